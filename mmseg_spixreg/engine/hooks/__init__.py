@@ -1,0 +1,3 @@
+from .loss_target_stop_hook import LossTargetStopHook
+
+__all__ = ['LossTargetStopHook']
