@@ -29,7 +29,7 @@ METHODS = (
     ('HCFCN-16', 'configs/demo/hcfcn16_r34_synthetic_coarse.py'),
     ('HCFCN-16 + SLIC', 'configs/demo/hcfcn_r34_synthetic_coarse.py'),
 )
-COLUMNS = (('aAcc', 'pixel acc'), ('BR', 'BR'), ('ASA', 'ASA'), ('mIoU', 'mIoU'))
+COLUMNS = (('PixAcc', 'pixel acc'), ('BR', 'BR'), ('ASA', 'ASA'), ('ClsErr', 'ASA - acc'), ('mIoU', 'mIoU'))
 
 
 def parse_args():
@@ -87,7 +87,7 @@ def main():
     step(f'2/5 coarse training labels (erosion {args.erosion} px + Douglas-Peucker)')
     run([sys.executable, 'tools/dataset_converters/make_coarse_labels.py',
          osp.join(data_root, 'ann_dir', 'train'), osp.join(data_root, 'ann_dir_coarse', 'train'),
-         '--erosion', str(args.erosion), '--overwrite'])
+         '--erode', str(args.erosion), '--overwrite'])
 
     results = {}
     for i, (name, cfg) in enumerate(METHODS):

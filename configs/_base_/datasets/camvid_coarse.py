@@ -1,0 +1,15 @@
+# CamVid trained with coarse labels made by the project's tool (N = 12 at 480x360), validated on
+# the fine val labels. The coarse labels live outside git, under data/ in the repository root:
+#   python tools/dataset_converters/make_coarse_labels.py ../shared/data/camvid/trainannot \
+#       data/camvid_coarse/n12/trainannot --erode 12 --ignore-index 11 255
+# For another N, generate .../n<N>/trainannot and override `seg_map_path` below.
+# data_root '.' = the repository root, so the image folder (shared copy) and the coarse label
+# folder (data/) can both be given relative to it.
+_base_ = './camvid.py'
+camvid_root = '../shared/data/camvid'
+coarse_root = 'data/camvid_coarse/n12'
+train_dataloader = dict(
+    dataset=dict(
+        data_root='.',
+        data_prefix=dict(img_path=camvid_root + '/train',
+                         seg_map_path=coarse_root + '/trainannot')))

@@ -1,0 +1,77 @@
+# Cityscapes at 1024x512 with FINE labels, the paper's split:
+#   train = train cities minus Aachen, Monchengladbach, Stuttgart, Weimar (splits/train.txt)
+#   val   = those four cities (splits/val.txt, images under leftImg8bit/train)
+#   test  = the official val set (splits/test.txt, images under leftImg8bit/val)
+# Prepare with:
+#   python tools/dataset_converters/cityscapes_coarse.py /path/to/cityscapes \
+#       data/cityscapes_1024x512
+# Training: random 512x512 crop + horizontal flip (the paper's augmentation). The converter already
+# resized everything to 1024x512; the Resize steps are no-ops then and keep raw 2048x1024 data at
+# the paper's resolution otherwise.
+dataset_type = 'CityscapesDataset'
+data_root = 'data/cityscapes_1024x512/'
+crop_size = (512, 512)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='Resize', scale=(1024, 512), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1024, 512), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[[dict(type='Resize', scale=(1024, 512), keep_ratio=True)],
+                    [
+                        dict(type='RandomFlip', prob=0., direction='horizontal'),
+                        dict(type='RandomFlip', prob=1., direction='horizontal')
+                    ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])
+]
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='splits/train.txt',
+        data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='splits/val.txt',
+        data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='splits/test.txt',
+        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
+        pipeline=test_pipeline))
+# mIoU + pixel accuracy, boundary recall, ASA and classification error (ASA only for models that
+# output `pred_superpixels`, i.e. HCFCN; stock segmentors get PixAcc and BR).
+val_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='SuperpixelBoundaryMetric')
+]
+test_evaluator = val_evaluator

@@ -1,0 +1,154 @@
+# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+"""Boundary recall (BR) of a segmentation or superpixel map against ground truth.
+
+Definitions (Stutz et al., "Superpixels: An evaluation of the state-of-the-art", CVIU 2018, as
+used by the paper):
+
+* A pixel is a *boundary pixel* of a label map if at least one of its 4-neighbours carries a
+  different label. Both sides of a label edge are therefore boundary pixels.
+* A ground-truth boundary pixel is *recalled* (a true positive) if a predicted boundary pixel lies
+  inside the ``(2r+1) x (2r+1)`` square window centred on it; otherwise it is a false negative.
+* ``BR = TP / (TP + FN)``.
+* ``r`` defaults to ``round(0.0025 * diagonal)`` (rounded half away from zero, as C++'s
+  ``std::round`` in Stutz's benchmark), e.g. 2 px for CamVid's 480x360 and 3 px for 1024x512.
+
+Ignored pixels (``ignore_index``) in the ground truth:
+
+* They are never ground-truth boundary pixels themselves.
+* A label change between a labelled pixel and an ignored neighbour is *not* a ground-truth
+  boundary: a labelled pixel is a ground-truth boundary pixel only if one of its 4-neighbours is
+  labelled with a different class. Coarse annotations (labelled polygons surrounded by void) thus
+  contribute no boundaries along the void region, only where two labelled classes touch.
+* Predicted boundaries are taken from the whole prediction, including where the ground truth is
+  ignored, because a predicted boundary pixel inside an ignored band can still recall a
+  ground-truth boundary pixel within ``r``.
+
+Empty ground-truth boundary (no labelled 4-neighbour pair with different classes, e.g. a single
+class image or an all-void crop): there is nothing to recall and nothing was missed, so
+:func:`boundary_recall` returns ``empty_value`` (default ``1.0``; pass ``float('nan')`` to mark
+such images as undefined). Dataset-level metrics pool the counts from
+:func:`boundary_recall_counts` instead, so such images contribute nothing to either side.
+"""
+import math
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+
+def default_tolerance(height: int, width: int) -> int:
+    """Default BR tolerance ``r = round(0.0025 * sqrt(H^2 + W^2))``.
+
+    Args:
+        height (int): Image height H in pixels.
+        width (int): Image width W in pixels.
+
+    Returns:
+        int: The tolerance radius r in pixels (half rounded away from zero).
+    """
+    return int(math.floor(0.0025 * math.hypot(height, width) + 0.5))
+
+
+def _check_2d(name: str, array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2:
+        raise ValueError(f'{name} must be a 2D label map (H, W) or (1, H, W), '
+                         f'got shape {array.shape}')
+    return array
+
+
+def boundary_map(labels: np.ndarray,
+                 ignore_index: Optional[int] = None) -> np.ndarray:
+    """Boundary pixels of a label map under 4-connectivity.
+
+    Args:
+        labels (np.ndarray): Integer label map, shape (H, W).
+        ignore_index (int, optional): Label of ignored pixels. If given, ignored pixels are never
+            boundary pixels and a change towards an ignored neighbour does not make a boundary.
+            If None, every label (including 255) is an ordinary region. Defaults to None.
+
+    Returns:
+        np.ndarray: Boolean map, shape (H, W); True where a 4-neighbour has another label.
+    """
+    labels = _check_2d('labels', labels)
+    # Differences between horizontal / vertical neighbour pairs, shapes (H, W-1) and (H-1, W).
+    diff_h = labels[:, 1:] != labels[:, :-1]
+    diff_v = labels[1:, :] != labels[:-1, :]
+    if ignore_index is not None:
+        valid = labels != ignore_index
+        diff_h &= valid[:, 1:] & valid[:, :-1]
+        diff_v &= valid[1:, :] & valid[:-1, :]
+    boundary = np.zeros(labels.shape, dtype=bool)
+    boundary[:, 1:] |= diff_h
+    boundary[:, :-1] |= diff_h
+    boundary[1:, :] |= diff_v
+    boundary[:-1, :] |= diff_v
+    return boundary
+
+
+def boundary_recall_counts(pred: np.ndarray,
+                           gt: np.ndarray,
+                           r: Optional[int] = None,
+                           ignore_index: Optional[int] = 255) -> Tuple[int, int]:
+    """True positives and number of ground-truth boundary pixels for BR.
+
+    Args:
+        pred (np.ndarray): Predicted label or superpixel map, shape (H, W) or (1, H, W).
+        gt (np.ndarray): Ground-truth label map, same shape as ``pred``.
+        r (int, optional): Tolerance radius in pixels; None for
+            :func:`default_tolerance`. Defaults to None.
+        ignore_index (int, optional): Ground-truth label that is ignored (see the module
+            docstring). None disables ignoring. Defaults to 255.
+
+    Returns:
+        tuple[int, int]: ``(tp, n_gt)``: recalled ground-truth boundary pixels and all
+        ground-truth boundary pixels (``tp + fn``).
+    """
+    pred = _check_2d('pred', pred)
+    gt = _check_2d('gt', gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f'pred and gt shapes differ: {pred.shape} vs {gt.shape}')
+    if r is None:
+        r = default_tolerance(*gt.shape)
+    if r < 0:
+        raise ValueError(f'tolerance r must be >= 0, got {r}')
+    gt_boundary = boundary_map(gt, ignore_index)
+    n_gt = int(np.count_nonzero(gt_boundary))
+    if n_gt == 0:
+        return 0, 0
+    pred_boundary = boundary_map(pred).view(np.uint8)
+    if r > 0:
+        kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+        # Pixels outside the image are not boundaries: constant border of 0.
+        pred_boundary = cv2.dilate(
+            pred_boundary, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    tp = int(np.count_nonzero(pred_boundary.view(bool) & gt_boundary))
+    return tp, n_gt
+
+
+def boundary_recall(pred: np.ndarray,
+                    gt: np.ndarray,
+                    r: Optional[int] = None,
+                    ignore_index: Optional[int] = 255,
+                    empty_value: float = 1.0) -> float:
+    """Boundary recall of ``pred``'s boundaries w.r.t. ``gt``'s boundaries.
+
+    Args:
+        pred (np.ndarray): Predicted label or superpixel map, shape (H, W) or (1, H, W).
+        gt (np.ndarray): Ground-truth label map, same shape as ``pred``.
+        r (int, optional): Tolerance radius; the window is ``(2r+1) x (2r+1)``. None for
+            ``round(0.0025 * diagonal)``. Defaults to None.
+        ignore_index (int, optional): Ignored ground-truth label; boundaries against ignored
+            pixels do not count. None disables ignoring. Defaults to 255.
+        empty_value (float): Returned when ``gt`` has no boundary pixel (nothing to recall).
+            Defaults to 1.0.
+
+    Returns:
+        float: ``TP / (TP + FN)`` in [0, 1], or ``empty_value`` for an empty gt boundary.
+    """
+    tp, n_gt = boundary_recall_counts(pred, gt, r=r, ignore_index=ignore_index)
+    if n_gt == 0:
+        return float(empty_value)
+    return tp / n_gt
