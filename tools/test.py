@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from mmseg.utils import register_all_modules
 
 import mmseg_spixreg  # noqa: F401  (registers the plug-in's modules)
-from mmseg_spixreg.utils import setup_cpu_dist_backend
+from mmseg_spixreg.utils import setup_cpu_distributed
 
 
 def parse_args():
@@ -89,7 +89,7 @@ def main():
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    setup_cpu_dist_backend(cfg)
+    setup_cpu_distributed(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:

@@ -13,7 +13,7 @@ from mmseg.registry import RUNNERS
 from mmseg.utils import register_all_modules
 
 import mmseg_spixreg  # noqa: F401  (registers the plug-in's modules)
-from mmseg_spixreg.utils import setup_cpu_dist_backend
+from mmseg_spixreg.utils import setup_cpu_distributed
 
 
 def parse_args():
@@ -64,7 +64,7 @@ def main():
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     # NCCL needs GPUs: fall back to gloo on CPU-only machines (documented in README)
-    setup_cpu_dist_backend(cfg)
+    setup_cpu_distributed(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:

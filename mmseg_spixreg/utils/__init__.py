@@ -1,7 +1,7 @@
 from .checkpoint import load_from_local_trusted, register_trusted_local_checkpoint_loader
-from .dist import setup_cpu_dist_backend
+from .dist import setup_cpu_distributed
 
 __all__ = [
     'load_from_local_trusted', 'register_trusted_local_checkpoint_loader',
-    'setup_cpu_dist_backend'
+    'setup_cpu_distributed'
 ]
