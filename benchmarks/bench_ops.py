@@ -1,0 +1,312 @@
+"""Benchmark q(x, [A4, A8]) (eq. 3) forward + backward against an unfold-based
+reference implementation.
+
+Usage::
+
+    python benchmarks/bench_ops.py                      # CPU (and CUDA if any)
+    python benchmarks/bench_ops.py --device cpu --repeats 5
+    python benchmarks/bench_ops.py --batch 2 --size 128  # quick run
+
+Workload (issue 3): ``B=8, C=32``, fine grid 256x256, two levels ``A4`` (B, 9,
+256, 256) and ``A8`` (B, 9, 128, 128), random valid (masked softmax)
+assignments, gradients w.r.t. ``x``, ``A4`` and ``A8``. One iteration is
+``q = q(x, [A4, A8]); q.backward(grad)`` with a fixed pre-allocated ``grad``.
+
+Methods:
+
+* ``ours``: :func:`mmseg_spixreg.ops.superpixel_reconstruct`.
+* ``unfold``: the straightforward implementation written below, the way the
+  literature's reference code does it: ``F.unfold`` the 3x3 neighbourhood of
+  the coarse map, repeat it to the fine grid, multiply with the assignment and
+  sum (upsampling); multiply features and assignment for all 9 seeds, pool the
+  2x2 cells and ``F.fold`` them back onto the seeds (downsampling). Plain
+  autograd does the backward pass.
+
+Both methods are checked against each other on a small input first.
+
+Time: median wall-clock time of ``--repeats`` iterations after one warm-up,
+the two methods alternating within one process, so that load changes on the
+machine hit both alike.
+
+Peak memory, CPU: PyTorch has no allocation counter for CPU tensors (and
+``tracemalloc`` does not see them), so each method runs once in a fresh
+subprocess and the operating system's view is used: after a tiny warm-up run
+(one-off lazy initialisation) and after allocating the inputs (x, A4, A8 and
+the output gradient, which both methods share), the process resets its
+resident-set high-water mark (``echo 5 > /proc/self/clear_refs``, Linux >= 4.0)
+and records its current RSS; after one forward+backward it reads the
+high-water mark ``VmHWM``. The reported number is ``VmHWM - RSS before``: the
+peak of the extra resident memory of the iteration, i.e. everything it
+allocates (output, saved tensors, temporaries, and the gradients of x, A4 and
+A8) as the OS sees it, including what the C allocator keeps cached. Where
+``clear_refs`` is unavailable the script falls back to ``ru_maxrss`` (the
+lifetime peak, which the tiny warm-up keeps below the measured run) and says
+so. glibc's default dynamic mmap threshold lets freed blocks of up to 32 MiB
+stay resident in its heap, which RSS counts; ``--strict-malloc`` turns that
+off (fixed threshold) to see the live tensor bytes instead. The default run
+keeps the allocator as users get it.
+
+Peak memory, CUDA: ``torch.cuda.max_memory_allocated()`` after
+``reset_peak_memory_stats()``, minus the memory allocated before the
+iteration (same definition: extra memory of one iteration).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmseg_spixreg.ops import (superpixel_reconstruct,  # noqa: E402
+                               valid_seed_mask)
+
+METHODS = ('unfold', 'ours')
+
+
+# ---------------------------------------------------------------------------
+# The unfold-based reference implementation
+# ---------------------------------------------------------------------------
+def unfold_upsample(coarse, assign):
+    """Eq. 2 via a materialised 3x3 unfold repeated to the fine grid."""
+    B, C, h, w = coarse.shape
+    neigh = F.unfold(coarse, kernel_size=3, padding=1).view(B, C * 9, h, w)
+    neigh = F.interpolate(neigh, scale_factor=2, mode='nearest')
+    neigh = neigh.view(B, C, 9, 2 * h, 2 * w)
+    return (neigh * assign.unsqueeze(1)).sum(2)
+
+
+def unfold_downsample(fine, assign, eps=1e-8):
+    """Weighted superpixel mean via the 9-seed product and ``F.fold``."""
+    B, C, H, W = fine.shape
+    h, w = H // 2, W // 2
+    prod = fine.unsqueeze(2) * assign.unsqueeze(1)  # (B, C, 9, H, W)
+    cells = prod.view(B, C * 9, h, 2, w, 2).sum((3, 5)).view(B, C * 9, h * w)
+    num = F.fold(cells, (h, w), kernel_size=3, padding=1)
+    mass = assign.view(B, 9, h, 2, w, 2).sum((3, 5)).view(B, 9, h * w)
+    den = F.fold(mass, (h, w), kernel_size=3, padding=1)
+    return num / (den + eps)
+
+
+def unfold_reconstruct(x, assignments, eps=1e-8):
+    feat = x
+    for assign in assignments:
+        feat = unfold_downsample(feat, assign, eps)
+    for assign in reversed(assignments):
+        feat = unfold_upsample(feat, assign)
+    return feat
+
+
+FUNCS = {'unfold': unfold_reconstruct, 'ours': superpixel_reconstruct}
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+def make_inputs(batch, channels, size, device, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+
+    def assignment(s):
+        logits = torch.randn(batch, 9, s, s, generator=gen)
+        logits = logits.masked_fill(~valid_seed_mask(s, s), float('-inf'))
+        return logits.softmax(1).to(device).requires_grad_()
+
+    x = torch.randn(batch, channels, size, size, generator=gen)
+    x = x.to(device).requires_grad_()
+    assignments = [assignment(size), assignment(size // 2)]
+    grad = torch.randn(batch, channels, size, size, generator=gen).to(device)
+    return x, assignments, grad
+
+
+def step(method, x, assignments, grad):
+    """One forward + backward; gradients are dropped first."""
+    for t in [x] + assignments:
+        t.grad = None
+    out = FUNCS[method](x, assignments)
+    out.backward(grad)
+    return out
+
+
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def check_agreement(device):
+    x, levels, grad = make_inputs(2, 3, 16, device, seed=1)
+    results = {}
+    for method in METHODS:
+        out = step(method, x, levels, grad)
+        results[method] = [out.detach()] + [
+            t.grad.clone() for t in [x] + levels
+        ]
+    for a, b in zip(results['ours'], results['unfold']):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def time_methods(args, device):
+    inputs = make_inputs(args.batch, args.channels, args.size, device)
+    times = {m: [] for m in METHODS}
+    for method in METHODS:  # warm-up
+        step(method, *inputs)
+    for _ in range(args.repeats):
+        for method in METHODS:
+            sync(device)
+            start = time.perf_counter()
+            step(method, *inputs)
+            sync(device)
+            times[method].append(time.perf_counter() - start)
+    return {m: statistics.median(v) for m, v in times.items()}, times
+
+
+def _proc_status():
+    with open('/proc/self/status') as f:
+        text = f.read()
+    return {
+        key: int(re.search(rf'^{key}:\s+(\d+) kB', text, re.M).group(1)) *
+        1024
+        for key in ('VmRSS', 'VmHWM')
+    }
+
+
+def measure_cpu_memory_here(method, args):
+    """Runs inside the per-method subprocess; prints a JSON line."""
+    step(method, *make_inputs(1, 2, 32, torch.device('cpu')))  # lazy init
+    inputs = make_inputs(args.batch, args.channels, args.size,
+                         torch.device('cpu'))
+    before = _proc_status()['VmRSS']
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        source = 'VmHWM after clear_refs'
+    except OSError:
+        source = 'ru_maxrss (clear_refs unavailable)'
+    step(method, *inputs)
+    if source.startswith('VmHWM'):
+        peak = _proc_status()['VmHWM']
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({'peak_extra': peak - before, 'source': source}))
+
+
+def cpu_memory(args):
+    result = {}
+    for method in METHODS:
+        cmd = [
+            sys.executable,
+            osp.abspath(__file__), '--measure-memory', method, '--batch',
+            str(args.batch), '--channels',
+            str(args.channels), '--size',
+            str(args.size)
+        ]
+        if args.threads:
+            cmd += ['--threads', str(args.threads)]
+        env = dict(os.environ)
+        if args.strict_malloc:
+            env['MALLOC_MMAP_THRESHOLD_'] = '131072'
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                              env=env)
+        result[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if args.strict_malloc:
+            result[method]['source'] += ', MALLOC_MMAP_THRESHOLD_=131072'
+
+    return result
+
+
+def cuda_memory(args, device):
+    result = {}
+    for method in METHODS:
+        inputs = make_inputs(args.batch, args.channels, args.size, device)
+        step(method, *inputs)  # warm-up, creates the .grad tensors
+        for t in [inputs[0]] + inputs[1]:
+            t.grad = None
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step(method, *inputs)
+        torch.cuda.synchronize(device)
+        result[method] = {
+            'peak_extra': torch.cuda.max_memory_allocated(device) - before,
+            'source': 'torch.cuda.max_memory_allocated'
+        }
+        del inputs
+        torch.cuda.empty_cache()
+    return result
+
+
+def report(device, args, times, all_times, memory):
+    mib = 2.0**20
+    name = (f', {torch.cuda.get_device_name(device)}'
+            if device.type == 'cuda' else '')
+    print(f'\n== {device.type.upper()} ({torch.get_num_threads()} CPU threads'
+          f'{name}), q(x, [A4, A8]) forward+backward, B={args.batch}, '
+          f'C={args.channels}, {args.size}x{args.size}, '
+          f'{args.repeats} repeats ==')
+    for method in METHODS:
+        runs = ', '.join(f'{t:.3f}' for t in all_times[method])
+        print(f'{method:>7}: median {times[method]:.3f} s  [{runs}]   '
+              f'peak extra memory {memory[method]["peak_extra"] / mib:8.1f} '
+              f'MiB ({memory[method]["source"]})')
+    speedup = times['unfold'] / times['ours']
+    mem_ratio = memory['ours']['peak_extra'] / memory['unfold']['peak_extra']
+    print(f'time ratio   unfold / ours = {speedup:.2f}x  (target >= 5x: '
+          f'{"met" if speedup >= 5 else "MISSED"})')
+    print(f'memory ratio ours / unfold = {mem_ratio:.4f} = 1/'
+          f'{1 / mem_ratio:.1f}  (target <= 1/8: '
+          f'{"met" if mem_ratio <= 1 / 8 else "MISSED"})')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--channels', type=int, default=32)
+    parser.add_argument('--size', type=int, default=256,
+                        help='fine grid side (multiple of 4)')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'],
+                        default='auto',
+                        help='auto: CPU, then CUDA when available')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch CPU threads (0: PyTorch default)')
+    parser.add_argument('--strict-malloc', action='store_true',
+                        help='CPU memory: run the measuring subprocesses with '
+                        'MALLOC_MMAP_THRESHOLD_=131072, so that glibc maps '
+                        'and unmaps every large block and RSS follows the '
+                        'live tensor bytes (no allocator caching)')
+    parser.add_argument('--measure-memory', choices=METHODS,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.measure_memory:
+        measure_cpu_memory_here(args.measure_memory, args)
+        return
+    if args.size % 4:
+        raise SystemExit('--size must be a multiple of 4')
+    devices = []
+    if args.device in ('auto', 'cpu'):
+        devices.append(torch.device('cpu'))
+    if args.device == 'cuda' or (args.device == 'auto'
+                                 and torch.cuda.is_available()):
+        devices.append(torch.device('cuda'))
+    for device in devices:
+        check_agreement(device)
+        memory = (cpu_memory(args) if device.type == 'cpu' else
+                  cuda_memory(args, device))
+        times, all_times = time_methods(args, device)
+        report(device, args, times, all_times, memory)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,133 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
+"""Pixel-to-seed assignment of HCFCN, eq. 1 of Suzuki (2021)."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .superpixel import (_autocast_off, _check_coarse_pair, _check_even,
+                         _check_tensor, neighbour_correlation,
+                         valid_seed_mask)
+
+
+class SuperpixelAssignment(nn.Module):
+    """Soft assignment of fine pixels to the 3x3 neighbouring coarse seeds.
+
+    Eq. 1 of Suzuki (2021)::
+
+        A[j, y, x] = exp(cos(W f[y, x], W~ g[seed_j]) / tau)
+                     / sum_{j' valid} exp(cos(W f[y, x], W~ g[seed_j']) / tau)
+
+    where ``f`` are the fine features, ``g`` the coarse features, ``W`` and
+    ``W~`` 1x1 projections to ``K`` dimensions and the softmax runs over the
+    seeds that lie inside the coarse map (out-of-map seeds get exactly 0).
+    The output follows the layout of :mod:`mmseg_spixreg.ops.superpixel`:
+    channel ``j = 3 * (dy + 1) + (dx + 1)`` is the seed
+    ``(y // 2 + dy, x // 2 + dx)``.
+
+    The similarities and the softmax are always computed in (at least)
+    float32 with autocast disabled: ``1 / tau`` is about 14.3 for the paper's
+    tau, and ``exp`` of that overflows float16.
+
+    Args:
+        fine_channels (int): Channels ``Cf`` of the fine features.
+        coarse_channels (int): Channels ``Cc`` of the coarse features.
+        embed_dims (int): Projection dimension ``K``. Default: 48 (paper).
+        tau (float): Softmax temperature. Default: 0.07 (paper).
+        bias (bool): Whether the 1x1 projections have a bias. The paper's
+            projections are plain matrices. Default: False.
+        norm_eps (float): ``eps`` of the L2 normalisation (a zero feature
+            vector has cosine similarity 0 to everything). Default: 1e-12.
+    """
+
+    def __init__(self,
+                 fine_channels: int,
+                 coarse_channels: int,
+                 embed_dims: int = 48,
+                 tau: float = 0.07,
+                 bias: bool = False,
+                 norm_eps: float = 1e-12):
+        super().__init__()
+        for name, value in (('fine_channels', fine_channels),
+                            ('coarse_channels', coarse_channels),
+                            ('embed_dims (K)', embed_dims)):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value <= 0:
+                raise ValueError(f'SuperpixelAssignment: {name} must be a '
+                                 f'positive int, got {value!r}')
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) \
+                or not math.isfinite(tau) or tau <= 0:
+            raise ValueError(f'SuperpixelAssignment: tau must be a positive '
+                             f'finite number, got {tau!r}')
+        if isinstance(norm_eps, bool) or not isinstance(
+                norm_eps, (int, float)) or not norm_eps > 0:
+            raise ValueError(f'SuperpixelAssignment: norm_eps must be a '
+                             f'positive number, got {norm_eps!r}')
+        self.fine_channels = fine_channels
+        self.coarse_channels = coarse_channels
+        self.embed_dims = embed_dims
+        self.tau = float(tau)
+        self.norm_eps = float(norm_eps)
+        # W (fine -> K) and W~ (coarse -> K).
+        self.fine_proj = nn.Conv2d(fine_channels, embed_dims, 1, bias=bias)
+        self.coarse_proj = nn.Conv2d(coarse_channels, embed_dims, 1, bias=bias)
+
+    def extra_repr(self) -> str:
+        return (f'fine_channels={self.fine_channels}, '
+                f'coarse_channels={self.coarse_channels}, '
+                f'embed_dims={self.embed_dims}, tau={self.tau}')
+
+    def _check_inputs(self, fine_feat: Tensor, coarse_feat: Tensor) -> None:
+        where = 'SuperpixelAssignment'
+        _check_tensor(fine_feat, 'fine_feat', where)
+        _check_tensor(coarse_feat, 'coarse_feat', where)
+        if fine_feat.shape[1] != self.fine_channels:
+            raise ValueError(f'{where}: `fine_feat` must have '
+                             f'{self.fine_channels} channels, got shape '
+                             f'{tuple(fine_feat.shape)}')
+        if coarse_feat.shape[1] != self.coarse_channels:
+            raise ValueError(f'{where}: `coarse_feat` must have '
+                             f'{self.coarse_channels} channels, got shape '
+                             f'{tuple(coarse_feat.shape)}')
+        _check_even(fine_feat.shape[2], fine_feat.shape[3],
+                    f'{where} (`fine_feat`)')
+        _check_coarse_pair(coarse_feat, fine_feat, 'coarse_feat', 'fine_feat',
+                           where)
+
+    def forward(self, fine_feat: Tensor, coarse_feat: Tensor) -> Tensor:
+        """Compute the assignment.
+
+        Args:
+            fine_feat (Tensor): Fine features ``f``, (B, Cf, H, W), H and W
+                even.
+            coarse_feat (Tensor): Coarse features ``g``, (B, Cc, H/2, W/2).
+
+        Returns:
+            Tensor: Assignment ``A``, (B, 9, H, W): non-negative, rows sum to
+            1 over the 9 seeds, exactly 0 on out-of-map seeds. Float32 under
+            autocast (like ``torch.softmax``), otherwise the dtype of the
+            projected features.
+        """
+        self._check_inputs(fine_feat, coarse_feat)
+        device = fine_feat.device
+        autocast = False
+        try:
+            autocast = torch.is_autocast_enabled(device.type)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+        fine_emb = self.fine_proj(fine_feat)
+        coarse_emb = self.coarse_proj(coarse_feat)
+        out_dtype = torch.promote_types(fine_emb.dtype, coarse_emb.dtype)
+        dtype = torch.promote_types(out_dtype, torch.float32)
+        with _autocast_off(device):
+            fine_emb = F.normalize(
+                fine_emb.to(dtype), dim=1, eps=self.norm_eps)
+            coarse_emb = F.normalize(
+                coarse_emb.to(dtype), dim=1, eps=self.norm_eps)
+            logits = neighbour_correlation(fine_emb, coarse_emb) / self.tau
+            valid = valid_seed_mask(logits.shape[2], logits.shape[3], device)
+            logits = logits.masked_fill(~valid, float('-inf'))
+            assign = torch.softmax(logits, dim=1)
+        return assign if autocast else assign.to(out_dtype)
