@@ -220,8 +220,9 @@ def main(argv=None):
                 raise ValueError(f'--compare names {n!r}, which is not one of {names}')
         pairs.append((a, b))
     runs = {}
-    for config in args.configs:
-        for seed in args.seeds:
+    # seeds outermost: an interrupted campaign has whole seeds of every method
+    for seed in args.seeds:
+        for config in args.configs:
             name, metrics = run_one(args, config, seed)
             runs.setdefault(name, {})[seed] = metrics
     table = summarize_runs(runs, metrics=args.metrics, pairs=pairs, alpha=args.alpha)
