@@ -15,3 +15,5 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# torch RNG state saved in checkpoints and restored on --resume (exact resume of dropout etc.)
+custom_hooks = [dict(type='RNGStateHook')]

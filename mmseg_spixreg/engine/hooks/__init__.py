@@ -1,3 +1,4 @@
 from .loss_target_stop_hook import LossTargetStopHook
+from .rng_state_hook import RNGStateHook
 
-__all__ = ['LossTargetStopHook']
+__all__ = ['LossTargetStopHook', 'RNGStateHook']
