@@ -1,0 +1,169 @@
+"""Model cost: parameters and inference time of FCN-16 vs HCFCN-16, training-step time of the
+regularized vs unregularized HCFCN-16 on the same batch.
+
+    python benchmarks/bench_model.py --threads 1           # CPU, 512x1024 inference
+    python benchmarks/bench_model.py --device cuda --train-size 512 512 --batch 8
+
+Models are built from the Cityscapes configs (19 classes) with random initialisation. On a
+CPU shared with other jobs, ``--threads 1`` gives stable numbers: with 2 threads on 2 busy cores,
+every small op waits for the second thread (element-wise ops measured 100x slower).
+"""
+import argparse
+import copy
+import os.path as osp
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+import mmseg_spixreg.models  # noqa: F401
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def build(name, device):
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.data_preprocessor.size = None
+    cfg.model.data_preprocessor.size_divisor = 16
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model.to(device)
+
+
+def timed_pair(fn_a, fn_b, repeat, device):
+    """Alternate ``fn_a`` / ``fn_b`` ``repeat`` times (after one warm-up each), so that load
+    from other processes hits both alike.
+
+    Returns, for each, ``(min wall s, median wall s, min process CPU s)``. On a shared CPU the
+    process CPU time (all threads of this process) is the contention-robust number; wall time
+    is what a user waits.
+    """
+
+    def once(fn):
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        return time.perf_counter() - w0, time.process_time() - c0
+
+    fn_a(), fn_b()
+    ta, tb = [], []
+    for _ in range(repeat):
+        ta.append(once(fn_a))
+        tb.append(once(fn_b))
+
+    def stats(ts):
+        walls = [t[0] for t in ts]
+        return min(walls), statistics.median(walls), min(t[1] for t in ts)
+
+    return stats(ta), stats(tb)
+
+
+def fmt(t):
+    return f'wall {t[0] * 1e3:.0f} ms (median {t[1] * 1e3:.0f}), CPU {t[2] * 1e3:.0f} ms'
+
+
+def ratios(a, b):
+    return f'ratio wall {b[0] / a[0]:.2f}, CPU {b[2] / a[2]:.2f}'
+
+
+def count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--size', type=int, nargs=2, default=(512, 1024), metavar=('H', 'W'),
+                        help='inference input size (default: 512 1024)')
+    parser.add_argument('--train-size', type=int, nargs=2, default=(256, 256),
+                        metavar=('H', 'W'), help='training crop size (default: 256 256)')
+    parser.add_argument('--batch', type=int, default=2, help='training batch size')
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = args.device
+    print(f'device {dev}, torch threads {torch.get_num_threads()}')
+
+    fcn = build('fcn16_r34_cityscapes_fine.py', dev).eval()
+    hcfcn = build('hcfcn16_r34_cityscapes_fine.py', dev).eval()
+    n_fcn, n_hc = count(fcn), count(hcfcn)
+    print(f'params  FCN-16 {n_fcn:,}  HCFCN-16 {n_hc:,}  (+{n_hc - n_fcn:,} in the assignment '
+          f'projections, ratio {n_hc / n_fcn:.4f})')
+
+    h, w = args.size
+    x = torch.randn(1, 3, h, w, device=dev)
+    metas = [dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w))]
+    with torch.no_grad():
+        t_fcn, t_hc = timed_pair(lambda: fcn.encode_decode(x, metas),
+                                 lambda: hcfcn.encode_decode(x, metas), args.repeat, dev)
+    print(f'inference {h}x{w} (batch 1, full-resolution logits; min of {args.repeat}):\n  '
+          f'FCN-16 {fmt(t_fcn)} | HCFCN-16 {fmt(t_hc)} | {ratios(t_fcn, t_hc)}')
+    # where HCFCN-16's extra time goes (same run): the assignments and the superpixel upsampling
+    with torch.no_grad():
+        feats = hcfcn.backbone(x)
+        assigned = hcfcn.neck(feats)
+        logits16 = hcfcn.decode_head.stride16_logits(assigned)
+        t_bb, t_neck = timed_pair(lambda: hcfcn.backbone(x), lambda: hcfcn.neck(feats),
+                                  args.repeat, dev)
+        _, t_up = timed_pair(
+            lambda: None, lambda: hcfcn.decode_head.upsample_logits(
+                logits16, assigned.assignments, assigned.fine_sizes), args.repeat, dev)
+    print(f'  HCFCN-16 parts: backbone {fmt(t_bb)} | neck (A4, A8) {fmt(t_neck)} | '
+          f'superpixel upsampling 16->4 {fmt(t_up)}')
+    del fcn
+
+    th, tw = args.train_size
+    g = torch.Generator().manual_seed(0)
+    samples, inputs = [], []
+    for _ in range(args.batch):
+        inputs.append(torch.randint(0, 256, (3, th, tw), generator=g, dtype=torch.uint8))
+        s = SegDataSample()
+        s.set_metainfo(dict(img_shape=(th, tw), ori_shape=(th, tw), pad_shape=(th, tw)))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 19, (1, th, tw), generator=g))
+        samples.append(s)
+    batch = dict(inputs=inputs, data_samples=samples)
+    reg = build('hcfcn_r34_cityscapes_fine.py', dev).train()
+    reg.load_state_dict(hcfcn.state_dict())
+    hcfcn.train()
+
+    def step(model):
+        data = model.data_preprocessor(copy.deepcopy(batch), True)
+        loss, _ = model.parse_losses(model(**data, mode='loss'))
+        model.zero_grad()
+        loss.backward()
+
+    t_unreg, t_reg = timed_pair(lambda: step(hcfcn), lambda: step(reg), args.repeat, dev)
+    print(f'training step {args.batch}x3x{th}x{tw} (forward + backward; min of {args.repeat}):\n  '
+          f'unregularized {fmt(t_unreg)} | regularized (L_SLIC) {fmt(t_reg)} | '
+          f'{ratios(t_unreg, t_reg)}')
+
+    # the regulariser's own cost on that batch: L_SLIC forward + backward to the assignments
+    data = reg.data_preprocessor(copy.deepcopy(batch), True)
+    with torch.no_grad():
+        assigned = reg.neck(reg.backbone(data['inputs']))
+    leaves = [a.detach().requires_grad_() for a in assigned.assignments]
+    images, valid = reg.decode_head._stack_slic_images(data['data_samples'])
+
+    def slic():
+        reg.decode_head.loss_slic(images, leaves, assigned.fine_sizes[0], valid).backward()
+
+    _, t_slic = timed_pair(lambda: None, slic, args.repeat, dev)
+    print(f'  L_SLIC alone (Lab conversion, q(x, [A4, A8]), norms; forward + backward): '
+          f'{fmt(t_slic)} = {t_slic[2] / t_unreg[2] * 100:.1f}% of the unregularized step (CPU)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,37 @@
+# HCFCN-16 (Suzuki 2021) on the FCN-16 baseline's backbone: A(4) and A(8) are learned from the
+# feature pairs (x(s), z(2s)) at the two DCN downsamplings (K=48, tau=0.07); the stride-16
+# logits are superpixel-upsampled 16 -> 8 -> 4 and bilinearly 4 -> 1.
+# The SLIC regulariser is OFF here (lambda = loss_slic.loss_weight = 0): the regularized configs
+# (configs/hcfcn_r34_*.py) set lambda; m (position weight) is 0 as in the paper.
+# SpixSegDataPreProcessor keeps the un-normalised image for L_SLIC; SpixEncoderDecoder adds
+# `pred_superpixels` to the predictions (for ASA) and checks neck/head levels at build time.
+_base_ = ['./fcn16_r34.py']
+norm_cfg = dict(type='BN', requires_grad=True)
+levels = (4, 8)
+model = dict(
+    type='SpixEncoderDecoder',
+    data_preprocessor=dict(type='SpixSegDataPreProcessor'),
+    neck=dict(
+        type='AssignmentNeck',
+        in_channels=[64, 128, 256],
+        in_strides=[4, 8, 16],
+        levels=levels,
+        num_proj=48,
+        tau=0.07),
+    decode_head=dict(
+        _delete_=True,
+        type='HCFCNHead',
+        levels=levels,
+        in_channels=256,
+        in_index=2,
+        channels=256,
+        num_convs=0,
+        dropout_ratio=0.1,
+        num_classes=19,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        # mean over labelled pixels (as PyTorch's CE): keeps the CE : lambda L_SLIC balance
+        # independent of the labelled fraction of coarse annotations
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True),
+        loss_slic=dict(type='SLICLoss', loss_weight=0.0, m=0.0)))

@@ -1,0 +1,3 @@
+from .dcn_resnet import DCNResNet
+
+__all__ = ['DCNResNet']

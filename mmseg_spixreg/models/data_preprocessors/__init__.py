@@ -1,0 +1,3 @@
+from .spix_data_preprocessor import SpixSegDataPreProcessor
+
+__all__ = ['SpixSegDataPreProcessor']

@@ -1,0 +1,3 @@
+from .hcfcn_head import HCFCNHead
+
+__all__ = ['HCFCNHead']

@@ -1,0 +1,251 @@
+"""HCFCN decode head: stride-16 classifier + hierarchical superpixel upsampling of the logits."""
+import copy
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from mmseg.utils import SampleList
+from torch import Tensor
+
+from ...ops import hard_superpixels, superpixel_upsample
+
+
+def _output_size(batch_img_metas: List[dict]) -> Tuple[int, int]:
+    """The size mmseg's ``BaseDecodeHead.predict_by_feat`` resizes logits to."""
+    meta = batch_img_metas[0]
+    if isinstance(meta['img_shape'], torch.Size):  # slide inference
+        size = meta['img_shape']
+    elif 'pad_shape' in meta:
+        size = meta['pad_shape'][:2]
+    else:
+        size = meta['img_shape']
+    return int(size[0]), int(size[1])
+
+
+@MODELS.register_module()
+class HCFCNHead(BaseDecodeHead):
+    """HCFCN head (Suzuki 2021): logits on z(16), superpixel-upsampled 16 -> 8 -> 4 (eq. 2).
+
+    ``forward`` classifies the stride-16 feature (``inputs[in_index]``: ``num_convs`` ConvModules
+    then dropout + 1x1 ``conv_seg``, as mmseg's ``FCNHead``; or any mmseg decode head given as
+    ``logits_head``, e.g. an ``ASPPHead`` to turn DeepLabV3 into HCFCN-DeepLabV3) and upsamples the
+    logits with the assignments the :class:`AssignmentNeck` attached to ``inputs``, coarsest level
+    first. It returns stride-4 logits; mmseg's usual bilinear resize does 4 -> 1 in
+    ``loss_by_feat`` / ``predict_by_feat``, so the head works in a stock ``EncoderDecoder``
+    (train, whole/slide test, TTA) next to stock auxiliary heads.
+
+    Loss: the ``loss_decode`` losses (CE) on the resized logits, plus, when ``loss_slic`` is given
+    with ``loss_weight`` (lambda) > 0, the SLIC regulariser on the data samples' ``slic_image``
+    (stored by ``SpixSegDataPreProcessor``) under its ``loss_name`` (``loss_slic``). With
+    ``supervised=False`` only L_SLIC is computed and no label is read (paper's Table IV mode).
+
+    Superpixels: :meth:`predict_superpixels` returns the hard superpixels (argmax of each level,
+    pushed down the hierarchy by ``mmseg_spixreg.ops.hard_superpixels``) resized (nearest) to the
+    size ``predict_by_feat`` resizes logits to; ``SpixEncoderDecoder`` attaches them to the
+    predictions as ``pred_superpixels``.
+
+    Args:
+        levels (Sequence[int]): fine strides of the learned assignments, finest first; must be
+            consecutive powers of two (each level's coarse grid is the next level's fine grid)
+            and equal the neck's. The classifier runs at stride ``2 * levels[-1]``.
+            Default: (4, 8).
+        num_convs (int): ConvModules before the classifier (0: ``conv_seg`` directly on the
+            stride-16 feature; then ``channels`` must equal ``in_channels``). Default: 0.
+        kernel_size (int): kernel size of those convs. Default: 3.
+        logits_head (dict, optional): config of an mmseg decode head computing the stride-16
+            logits instead (its ``forward`` gets all inputs). Missing keys among in_channels,
+            channels, in_index, input_transform, num_classes, dropout_ratio, conv_cfg, norm_cfg,
+            act_cfg, align_corners, ignore_index default to this head's.
+        loss_slic (dict, optional): SLICLoss config; None or ``loss_weight=0`` disables it.
+        supervised (bool): compute the ``loss_decode`` losses (needs labels). Default: True.
+        **kwargs: BaseDecodeHead arguments (in_channels, channels, num_classes, in_index, ...).
+    """
+
+    def __init__(self,
+                 levels: Sequence[int] = (4, 8),
+                 num_convs: int = 0,
+                 kernel_size: int = 3,
+                 logits_head: Optional[dict] = None,
+                 loss_slic: Optional[dict] = None,
+                 supervised: bool = True,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        levels = tuple(int(s) for s in levels)
+        if not levels or any(s < 1 or (s & (s - 1)) for s in levels) or any(
+                b != 2 * a for a, b in zip(levels[:-1], levels[1:])):
+            raise ValueError(f'HCFCNHead: levels must be consecutive powers of two, finest '
+                             f'first (e.g. (4, 8)), got {levels}')
+        self.levels = levels
+        self.supervised = supervised
+        self.loss_slic = MODELS.build(loss_slic) if loss_slic is not None else None
+        if not supervised and not self.with_slic_loss:
+            raise ValueError('HCFCNHead: supervised=False needs loss_slic with loss_weight > 0 '
+                             '(otherwise there is no loss at all)')
+        if num_convs < 0:
+            raise ValueError(f'HCFCNHead: num_convs must be >= 0, got {num_convs}')
+        self.logits_head = None
+        if logits_head is not None:
+            cfg = copy.deepcopy(logits_head)
+            for key in ('in_channels', 'channels', 'in_index', 'input_transform', 'num_classes',
+                        'dropout_ratio', 'conv_cfg', 'norm_cfg', 'act_cfg', 'align_corners',
+                        'ignore_index'):
+                cfg.setdefault(key, getattr(self, key))
+            cfg.setdefault('out_channels', self.out_channels)
+            self.logits_head = MODELS.build(cfg)
+            if self.logits_head.out_channels != self.out_channels:
+                raise ValueError('HCFCNHead: logits_head must predict out_channels='
+                                 f'{self.out_channels}, got {self.logits_head.out_channels}')
+            # the wrapped head owns the classifier
+            del self.conv_seg
+            self.dropout = None
+            self.init_cfg = None
+            self.convs = None
+        else:
+            if num_convs == 0 and self.in_channels != self.channels:
+                raise ValueError('HCFCNHead: with num_convs=0 channels must equal in_channels '
+                                 f'({self.channels} != {self.in_channels})')
+            convs = []
+            for i in range(num_convs):
+                convs.append(
+                    ConvModule(
+                        self.in_channels if i == 0 else self.channels,
+                        self.channels,
+                        kernel_size=kernel_size,
+                        padding=kernel_size // 2,
+                        conv_cfg=self.conv_cfg,
+                        norm_cfg=self.norm_cfg,
+                        act_cfg=self.act_cfg))
+            self.convs = nn.Sequential(*convs) if convs else nn.Identity()
+
+    @property
+    def with_slic_loss(self) -> bool:
+        return self.loss_slic is not None and self.loss_slic.loss_weight > 0
+
+    def _assignments(self, inputs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tuple[int,
+                                                                                         int]]]:
+        """The neck's assignments, checked against ``levels``."""
+        assignments = getattr(inputs, 'assignments', None)
+        if assignments is None:
+            raise ValueError('HCFCNHead needs the assignments of an AssignmentNeck: set '
+                             "model.neck=dict(type='AssignmentNeck', ...)")
+        if tuple(inputs.levels) != self.levels:
+            raise ValueError(f'HCFCNHead: the neck computes assignment levels '
+                             f'{tuple(inputs.levels)} but the head upsamples through levels '
+                             f'{self.levels}; set the same levels in both')
+        return inputs.assignments, inputs.fine_sizes
+
+    def stride16_logits(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Classifier on the coarsest feature. Returns (B, out_channels, h, w)."""
+        if self.logits_head is not None:
+            return self.logits_head(inputs)
+        x = self._transform_inputs(inputs)
+        return self.cls_seg(self.convs(x))
+
+    def upsample_logits(self, logits: Tensor, assignments: List[Tensor],
+                        fine_sizes: List[Tuple[int, int]]) -> Tensor:
+        """Superpixel upsampling through every level, coarsest first.
+
+        Args:
+            logits (Tensor): (B, C, h, w) on the coarse grid of the coarsest level.
+            assignments (list[Tensor]): finest first, (B, 9, He_s, We_s) each.
+            fine_sizes (list[tuple[int, int]]): true fine size per level (the result is cropped
+                to ``fine_sizes[0]``, removing the padding the neck may have added).
+
+        Returns:
+            Tensor: (B, C, H_s0, W_s0) logits on the finest learned grid.
+        """
+        he, we = assignments[-1].shape[-2:]
+        if tuple(logits.shape[-2:]) != (he // 2, we // 2):
+            raise ValueError(
+                f'HCFCNHead: logits of size {tuple(logits.shape[-2:])} do not match the coarse '
+                f'grid {(he // 2, we // 2)} of level {self.levels[-1]}; the classifier input '
+                f'must have stride {2 * self.levels[-1]}')
+        for a in reversed(assignments):
+            logits = superpixel_upsample(logits, a.to(logits.dtype))
+        h, w = fine_sizes[0]
+        return logits[..., :h, :w]
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Args:
+            inputs (AssignedFeatures): backbone features with ``.assignments`` from the neck.
+
+        Returns:
+            Tensor: (B, out_channels, H/4, W/4) logits (stride ``levels[0]``).
+        """
+        assignments, sizes = self._assignments(inputs)
+        return self.upsample_logits(self.stride16_logits(inputs), assignments, sizes)
+
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+             train_cfg: dict) -> dict:
+        """Forward + losses; the assignments go to :meth:`loss_by_feat` for L_SLIC."""
+        seg_logits = self.forward(inputs)
+        return self.loss_by_feat(seg_logits, batch_data_samples, inputs)
+
+    def loss_by_feat(self,
+                     seg_logits: Tensor,
+                     batch_data_samples: SampleList,
+                     inputs: Optional[Sequence[Tensor]] = None) -> dict:
+        """CE (``loss_decode``) + lambda * L_SLIC.
+
+        Args:
+            seg_logits (Tensor): (B, C, H/4, W/4) from :meth:`forward`.
+            batch_data_samples (list[SegDataSample]): with ``gt_sem_seg`` (if supervised) and
+                ``slic_image`` (if the SLIC loss is on).
+            inputs (AssignedFeatures, optional): the neck output (needed for L_SLIC).
+
+        Returns:
+            dict[str, Tensor]: ``loss_ce``/``acc_seg`` (supervised) and ``loss_slic``
+            (lambda > 0).
+        """
+        losses = super().loss_by_feat(seg_logits, batch_data_samples) if self.supervised \
+            else dict()
+        if self.with_slic_loss:
+            if inputs is None:
+                raise ValueError('HCFCNHead.loss_by_feat needs the neck output for L_SLIC')
+            assignments, sizes = self._assignments(inputs)
+            images, valid = self._stack_slic_images(batch_data_samples)
+            losses[self.loss_slic.loss_name] = self.loss_slic(images, assignments, sizes[0],
+                                                              valid)
+        return losses
+
+    @staticmethod
+    def _stack_slic_images(batch_data_samples: SampleList) -> Tuple[Tensor, Tensor]:
+        """(B, 3, H, W) RGB images in [0, 255] and (B, H, W) masks of non-padding pixels."""
+        if not all('slic_image' in s for s in batch_data_samples):
+            raise ValueError(
+                'HCFCNHead: the SLIC loss needs `slic_image` in every data sample; use '
+                "data_preprocessor=dict(type='SpixSegDataPreProcessor', ...) or set "
+                'loss_slic.loss_weight=0')
+        images = torch.stack([s.slic_image.data for s in batch_data_samples])
+        valid = images.new_ones(images.shape[0], *images.shape[-2:], dtype=torch.bool)
+        for i, s in enumerate(batch_data_samples):
+            left, right, top, bottom = s.metainfo.get('padding_size', [0, 0, 0, 0])
+            h, w = valid.shape[-2:]
+            valid[i, :top] = False
+            valid[i, h - bottom:] = False
+            valid[i, :, :left] = False
+            valid[i, :, w - right:] = False
+        return images, valid
+
+    def predict_superpixels(self, inputs: Sequence[Tensor],
+                            batch_img_metas: List[dict]) -> Tensor:
+        """Hard superpixels at the size ``predict_by_feat`` gives the logits.
+
+        Args:
+            inputs (AssignedFeatures): the neck output.
+            batch_img_metas (list[dict]): image meta infos (as for ``predict``).
+
+        Returns:
+            Tensor: (B, H, W) int64 ids of the coarsest seeds (row-major on the stride
+            ``2 * levels[-1]`` grid), nearest-resized from the finest learned grid.
+        """
+        assignments, sizes = self._assignments(inputs)
+        h, w = sizes[0]
+        spix = hard_superpixels(assignments)[:, :h, :w]
+        spix = F.interpolate(spix[:, None].double(), size=_output_size(batch_img_metas),
+                             mode='nearest')
+        return spix[:, 0].long()

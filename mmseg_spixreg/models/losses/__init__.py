@@ -1,0 +1,3 @@
+from .slic_loss import SLICLoss, rgb_to_lab, slic_reconstruction_error
+
+__all__ = ['SLICLoss', 'rgb_to_lab', 'slic_reconstruction_error']

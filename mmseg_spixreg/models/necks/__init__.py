@@ -1,0 +1,3 @@
+from .assignment_neck import AssignmentNeck
+
+__all__ = ['AssignmentNeck']
