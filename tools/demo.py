@@ -14,7 +14,6 @@
 Everything lands under ``work_dirs/demo`` (``--work-dir``). About 10 minutes on 2 CPU cores.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -63,14 +62,6 @@ def data_options(data_root):
             f'test_dataloader.dataset.data_root={data_root}']
 
 
-def latest_metrics(test_dir):
-    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
-    if not files:
-        raise FileNotFoundError(f'no metrics json under {test_dir}')
-    with open(files[-1]) as f:
-        return json.load(f)
-
-
 def main():
     args = parse_args()
     t0 = time.time()
@@ -80,6 +71,7 @@ def main():
 
     step(f'1/5 generating {args.num_train}+{args.num_val} images of {args.size}x{args.size} '
          f'(seed {args.seed}) in {data_root}')
+    from mmseg_spixreg.utils.experiment import latest_test_metrics
     from mmseg_spixreg.utils.synthetic_data import make_synthetic_dataset
     make_synthetic_dataset(data_root, num_train=args.num_train, num_val=args.num_val,
                            size=(args.size, args.size), seed=args.seed)
@@ -105,7 +97,7 @@ def main():
         test_dir = osp.join(train_dir, 'test')
         run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', test_dir,
              '--cfg-options'] + data_options(data_root))
-        results[name] = latest_metrics(test_dir)
+        results[name] = latest_test_metrics(test_dir)
         step(f'5/5 superpixel visualisations of {name}')
         run([sys.executable, 'tools/visualize_superpixels.py', cfg, ckpt,
              '--out-dir', osp.join(work, 'vis', tag), '--num-images', '4',

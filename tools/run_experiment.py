@@ -36,7 +36,8 @@ from mmengine.config import Config, DictAction
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from mmseg_spixreg.utils.experiment import summarize_runs, table_to_markdown  # noqa: E402
+from mmseg_spixreg.utils.experiment import (latest_test_metrics, summarize_runs,  # noqa: E402
+                                            table_to_markdown)
 
 
 def parse_args(argv=None):
@@ -163,15 +164,6 @@ def write_finetune_config(config, ckpt, target_loss, work_dir, epochs):
     return path
 
 
-def latest_metrics(test_dir):
-    """Metrics dict of the newest tools/test.py json under ``test_dir``."""
-    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
-    if not files:
-        raise FileNotFoundError(f'tools/test.py wrote no metrics json under {test_dir}')
-    with open(files[-1]) as f:
-        return json.load(f)
-
-
 def run_one(args, config, seed):
     name = osp.splitext(osp.basename(config))[0]
     run_dir = osp.join(args.work_dir, name, f'seed{seed}')
@@ -197,7 +189,7 @@ def run_one(args, config, seed):
         ckpt = final if osp.isfile(final) else best_checkpoint(ft_dir)
     test_dir = osp.join(run_dir, 'test')
     _run(_test_cmd(args, test_config, ckpt, test_dir, extra))
-    metrics = latest_metrics(test_dir)
+    metrics = latest_test_metrics(test_dir)
     tmp = result_file + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(dict(config=config, seed=seed, checkpoint=ckpt, metrics=metrics), f, indent=2)

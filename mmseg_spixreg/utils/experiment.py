@@ -3,10 +3,22 @@
 ``tools/run_experiment.py`` trains/tests every (config, seed) and hands the per-run metric dicts
 to :func:`summarize_runs`, which returns the table as JSON-able data and as markdown.
 """
+import glob
+import json
 import math
+import os.path as osp
 
 import numpy as np
 from scipy import stats
+
+
+def latest_test_metrics(test_dir):
+    """Metrics dict of the newest ``tools/test.py --work-dir test_dir`` run (its json file)."""
+    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
+    if not files:
+        raise FileNotFoundError(f'tools/test.py wrote no metrics json under {test_dir}')
+    with open(files[-1]) as f:
+        return json.load(f)
 
 
 def mean_std(values):

@@ -37,14 +37,12 @@ import os
 import os.path as osp
 import sys
 from functools import partial
-from multiprocessing import Pool
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from converter_utils import read_image, read_label, write_image_atomic, write_text_atomic
+from converter_utils import map_with_progress, read_image, read_label, write_image_atomic, write_text_atomic
 
 # (name, id, trainId) from cityscapesscripts/helpers/labels.py.
 CITYSCAPES_LABELS = (
@@ -195,17 +193,7 @@ def convert(src: str, out_dir: str, width: int = 1024, height: int = 512, nproc:
     test_items = list_images(src, 'val')[:limit]
     items = train_items + test_items
     worker = partial(_job, src=src, out_dir=out_dir, size=(width, height), overwrite=overwrite)
-    rows = []
-    with tqdm(total=len(items), desc='Cityscapes', unit='img', disable=not progress) as bar:
-        if nproc > 1:
-            with Pool(nproc) as pool:
-                for row in pool.imap_unordered(worker, items, chunksize=4):
-                    rows.append(row)
-                    bar.update()
-        else:
-            for item in items:
-                rows.append(worker(item))
-                bar.update()
+    rows = map_with_progress(worker, items, nproc, 'Cityscapes', progress)
     val_cities = set(val_cities)
     splits = dict(
         train=[f'{c}/{s}' for _, c, s in train_items if c not in val_cities],

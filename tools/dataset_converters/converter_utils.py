@@ -2,10 +2,12 @@
 """Helpers shared by the dataset converters: checked reads and atomic writes."""
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from multiprocessing import Pool
+from typing import Callable, List, Optional, Sequence
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 
 def read_image(path: str, flag: int = cv2.IMREAD_COLOR, what: str = 'image') -> np.ndarray:
@@ -101,3 +103,24 @@ def write_text_atomic(path: str, text: str, overwrite: bool = False) -> bool:
         if osp.exists(tmp):
             os.remove(tmp)
     return True
+
+
+def map_with_progress(worker: Callable, items: Sequence, nproc: int, desc: str,
+                      progress: bool = True) -> List:
+    """Apply ``worker`` to every item (``nproc`` > 1: a process pool) with a tqdm progress bar.
+
+    Returns:
+        list: The workers' results (in completion order when ``nproc`` > 1).
+    """
+    rows = []
+    with tqdm(total=len(items), desc=desc, unit='img', disable=not progress) as bar:
+        if nproc > 1:
+            with Pool(nproc) as pool:
+                for row in pool.imap_unordered(worker, items, chunksize=4):
+                    rows.append(row)
+                    bar.update()
+        else:
+            for item in items:
+                rows.append(worker(item))
+                bar.update()
+    return rows

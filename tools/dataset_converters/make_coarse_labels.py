@@ -29,14 +29,12 @@ import os
 import os.path as osp
 import sys
 from functools import partial
-from multiprocessing import Pool
 from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from converter_utils import read_label, write_image_atomic
+from converter_utils import map_with_progress, read_label, write_image_atomic
 
 
 def make_coarse(fine: np.ndarray,
@@ -179,19 +177,7 @@ def convert(in_dir: str,
         out_suffix=out_suffix, erode=erode, epsilon=epsilon,
         ignore_values=tuple(int(v) for v in ignore_values), out_ignore=out_ignore,
         overwrite=overwrite)
-    bar = tqdm(total=len(files), desc=f'coarse labels N={erode}', unit='img',
-               disable=not progress)
-    rows = []
-    if nproc > 1:
-        with Pool(nproc) as pool:
-            for row in pool.imap_unordered(worker, files, chunksize=4):
-                rows.append(row)
-                bar.update()
-    else:
-        for rel in files:
-            rows.append(worker(rel))
-            bar.update()
-    bar.close()
+    rows = map_with_progress(worker, files, nproc, f'coarse labels N={erode}', progress)
     pixels = sum(r['pixels'] for r in rows)
     coarse_labelled = sum(r['coarse_labelled'] for r in rows)
     return dict(

@@ -37,14 +37,12 @@ import os
 import os.path as osp
 import sys
 from functools import partial
-from multiprocessing import Pool
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from converter_utils import read_image, write_image_atomic, write_text_atomic
+from converter_utils import map_with_progress, read_image, write_image_atomic, write_text_atomic
 
 SUIM_CLASSES = ('BW', 'HD', 'PF', 'WR', 'RO', 'RI', 'FV', 'SR')
 MASK_EXTENSIONS = ('.bmp', '.png', '.jpg', '.jpeg')
@@ -201,17 +199,7 @@ def convert(src: str, out_dir: str, scale: float = 0.5, num_val: int = 150, seed
     train, val = split_train_val(names['train_val'], num_val, seed)
     worker = partial(_convert_one, out_dir=out_dir, scale=scale, max_deviation=max_deviation,
                      overwrite=overwrite, jpeg_quality=jpeg_quality)
-    rows = []
-    with tqdm(total=len(items), desc='SUIM', unit='img', disable=not progress) as bar:
-        if nproc > 1:
-            with Pool(nproc) as pool:
-                for row in pool.imap_unordered(worker, items, chunksize=4):
-                    rows.append(row)
-                    bar.update()
-        else:
-            for item in items:
-                rows.append(worker(item))
-                bar.update()
+    rows = map_with_progress(worker, items, nproc, 'SUIM', progress)
     for split, split_names in (('train', train), ('val', val), ('test', names['test'])):
         write_text_atomic(osp.join(out_dir, 'splits', f'{split}.txt'),
                           ''.join(n + '\n' for n in split_names), overwrite=overwrite)
