@@ -6,6 +6,8 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                             is_npu_available)
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -85,8 +87,19 @@ def main():
             assert optim_wrapper == 'OptimWrapper', (
                 '`--amp` is only supported when the optimizer wrapper type is '
                 f'`OptimWrapper` but got {optim_wrapper}.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+            if is_cuda_available() or is_npu_available() or is_mlu_available() \
+                    or is_musa_available():
+                cfg.optim_wrapper.type = 'AmpOptimWrapper'
+                cfg.optim_wrapper.loss_scale = 'dynamic'
+            else:
+                # mmengine's AmpOptimWrapper asserts an accelerator: bfloat16 autocast on CPU
+                cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
+                cfg.optim_wrapper.dtype = 'bfloat16'
+                print_log(
+                    '--amp without a GPU: CPU mixed precision (bfloat16 autocast, no loss '
+                    'scaling) through CPUAmpOptimWrapper',
+                    logger='current',
+                    level=logging.WARNING)
 
     # resume training
     cfg.resume = args.resume

@@ -3,5 +3,6 @@
 ``seg_map_suffix='_gtCoarse_labelTrainIds.png'`` (see configs/_base_/datasets/)."""
 from .camvid import CamVidDataset
 from .suim import SUIMDataset
+from .transforms import CheckSegLabels
 
-__all__ = ['CamVidDataset', 'SUIMDataset']
+__all__ = ['CamVidDataset', 'SUIMDataset', 'CheckSegLabels']

@@ -14,6 +14,7 @@ crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=19, check_size=True),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
@@ -23,6 +24,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=19),
     dict(type='PackSegInputs')
 ]
 tta_pipeline = [
@@ -33,7 +35,8 @@ tta_pipeline = [
                     [
                         dict(type='RandomFlip', prob=0., direction='horizontal'),
                         dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])
+                    ], [dict(type='LoadAnnotations')],
+                    [dict(type='CheckSegLabels', num_classes=19)], [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(
     batch_size=2,

@@ -10,6 +10,7 @@ crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=8, check_size=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
@@ -17,6 +18,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=8, check_size=True),
     dict(type='PackSegInputs')
 ]
 tta_pipeline = [
@@ -26,7 +28,8 @@ tta_pipeline = [
         transforms=[[
             dict(type='RandomFlip', prob=0., direction='horizontal'),
             dict(type='RandomFlip', prob=1., direction='horizontal')
-        ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])
+        ], [dict(type='LoadAnnotations')], [dict(type='CheckSegLabels', num_classes=8)],
+                    [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(
     batch_size=2,

@@ -43,6 +43,15 @@ class SpixEncoderDecoder(EncoderDecoder):
             if tuple(neck_levels) != tuple(head_levels):
                 raise ValueError(f'assignment levels of the neck {tuple(neck_levels)} do not '
                                  f'match those of the decode head {tuple(head_levels)}')
+        test_cfg = self.test_cfg or {}
+        if test_cfg.get('mode') == 'slide':
+            crop, stride = test_cfg.get('crop_size'), test_cfg.get('stride')
+            if crop is None or stride is None or len(crop) != 2 or len(stride) != 2 or any(
+                    not 1 <= s <= c for s, c in zip(stride, crop)):
+                raise ValueError(
+                    'slide inference needs test_cfg crop_size=(h, w) and stride=(h, w) with '
+                    f'1 <= stride <= crop_size (windows must cover the image), got crop_size='
+                    f'{crop}, stride={stride}; set model.test_cfg.stride')
         self._superpixels: Optional[Tensor] = None
 
     @property

@@ -55,8 +55,16 @@ class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
             x (Tensor): (B, Cin, H, W).
 
         Returns:
-            Tensor: (B, Cout, H', W') with the usual convolution output size.
+            Tensor: (B, Cout, H', W') with the usual convolution output size. Under autocast
+            (``--amp``) the layer runs in float32 (and returns float32): mmcv's CPU kernel has
+            no bfloat16 version, and sub-pixel offsets need more precision than 16-bit floats.
         """
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                return self._forward(x if x.dtype == torch.float64 else x.float())
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         out = self.conv_offset(x)
         o1, o2, mask = torch.chunk(out, 3, dim=1)
         offset = torch.cat((o1, o2), dim=1)
