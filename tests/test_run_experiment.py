@@ -42,3 +42,21 @@ def test_runner_two_configs_two_seeds(tmp_path, synthetic_root):
     # resumable: a second call skips every finished run
     proc = run_tool(args)
     assert proc.stdout.count('[skip]') == 4
+
+
+def test_runner_finetune_on_train_plus_val(tmp_path, synthetic_root):
+    """--finetune continues the best checkpoint on train+val with the loss-target stop rule."""
+    work = str(tmp_path / 'ft')
+    run_tool(['tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--work-dir', work,
+              '--finetune', '--finetune-epochs', '2', '--metrics', 'mIoU', 'BR',
+              '--cfg-options'] + _options(synthetic_root))
+    run_dir = osp.join(work, 'hcfcn_r34_synthetic_coarse', 'seed0')
+    ft_cfg = open(osp.join(run_dir, 'finetune', 'finetune_config.py')).read()
+    assert "type='ConcatDataset'" in ft_cfg and 'LossTargetStopHook' in ft_cfg
+    # it starts from the first training run's checkpoint
+    assert f"load_from = '{osp.join(run_dir, 'train')}" in ft_cfg
+    with open(osp.join(run_dir, 'result.json')) as f:
+        result = json.load(f)
+    # the tested checkpoint is the fine-tuned one
+    assert osp.join('seed0', 'finetune') in result['checkpoint']
+    assert 0.0 <= result['metrics']['mIoU'] <= 100.0

@@ -23,6 +23,7 @@ Example (CPU-scale CamVid reproduction, see README "Results")::
                   hcfcn16_r34_camvid_coarse_cpu:fcn16_r34_camvid_coarse_cpu
 """
 import argparse
+import copy
 import glob
 import json
 import math
@@ -133,7 +134,7 @@ def training_loss_before_finetuning(ckpt_path, window=50):
     return float(sum(values) / len(values))
 
 
-def write_finetune_config(config, ckpt, target_loss, work_dir, epochs):
+def write_finetune_config(config, ckpt, target_loss, work_dir, epochs, options=None):
     """A config that continues from ``ckpt`` on train+val with the loss-target stop rule."""
     from mmseg.registry import DATASETS
     from mmseg.utils import register_all_modules
@@ -141,9 +142,11 @@ def write_finetune_config(config, ckpt, target_loss, work_dir, epochs):
     import mmseg_spixreg  # noqa: F401
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(options)
     train_ds = cfg.train_dataloader.dataset
-    val_ds = Config(dict(cfg.val_dataloader.dataset))
-    val_ds.pipeline = train_ds.get('pipeline', val_ds.get('pipeline'))
+    val_ds = copy.deepcopy(cfg.val_dataloader.dataset)
+    val_ds.pipeline = copy.deepcopy(train_ds.get('pipeline', val_ds.get('pipeline')))
     n_train = len(DATASETS.build(train_ds))
     n_val = len(DATASETS.build(val_ds))
     iters_per_epoch = math.ceil((n_train + n_val) / cfg.train_dataloader.batch_size)
@@ -183,8 +186,9 @@ def run_one(args, config, seed):
     if args.finetune:
         ft_dir = osp.join(run_dir, 'finetune')
         target = training_loss_before_finetuning(last_checkpoint(train_dir))
-        ft_cfg = write_finetune_config(config, ckpt, target, ft_dir, args.finetune_epochs)
-        _run(_train_cmd(args, ft_cfg, ft_dir, extra))
+        ft_cfg = write_finetune_config(config, ckpt, target, ft_dir, args.finetune_epochs, opts)
+        # the options (and seed) are already merged into the written fine-tuning config
+        _run(_train_cmd(args, ft_cfg, ft_dir, []))
         final = osp.join(ft_dir, 'finetune_final.pth')
         ckpt = final if osp.isfile(final) else best_checkpoint(ft_dir)
     test_dir = osp.join(run_dir, 'test')
