@@ -38,7 +38,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from mmseg_spixreg.utils.experiment import (latest_test_metrics, summarize_runs,  # noqa: E402
-                                            table_to_markdown)
+                                            write_results)
 
 
 def parse_args(argv=None):
@@ -222,13 +222,7 @@ def main(argv=None):
             name, metrics = run_one(args, config, seed)
             runs.setdefault(name, {})[seed] = metrics
     table = summarize_runs(runs, metrics=args.metrics, pairs=pairs, alpha=args.alpha)
-    md = table_to_markdown(table)
-    os.makedirs(args.work_dir, exist_ok=True)
-    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(runs=runs, table=table), f, indent=2)
-    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
-        f.write(md)
-    print(md)
+    print(write_results(args.work_dir, runs, table))
     return table
 
 

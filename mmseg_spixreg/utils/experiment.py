@@ -6,6 +6,7 @@ to :func:`summarize_runs`, which returns the table as JSON-able data and as mark
 import glob
 import json
 import math
+import os
 import os.path as osp
 
 import numpy as np
@@ -19,6 +20,37 @@ def latest_test_metrics(test_dir):
         raise FileNotFoundError(f'tools/test.py wrote no metrics json under {test_dir}')
     with open(files[-1]) as f:
         return json.load(f)
+
+
+def load_runs(method_dir):
+    """Per-seed metrics of the finished runs of one method (``<dir>/seed*/result.json``).
+
+    Args:
+        method_dir (str): ``WORK_DIR/<config name>`` of a ``tools/run_experiment.py`` campaign.
+
+    Returns:
+        dict[int, dict[str, float]]: ``{seed: metrics}``.
+    """
+    files = sorted(glob.glob(osp.join(method_dir, 'seed*', 'result.json')))
+    if not files:
+        raise FileNotFoundError(f'no finished run (seed*/result.json) under {method_dir}')
+    runs = {}
+    for path in files:
+        with open(path) as f:
+            res = json.load(f)
+        runs[int(res['seed'])] = res['metrics']
+    return runs
+
+
+def write_results(work_dir, runs, table):
+    """Write ``results.json`` (runs + table) and ``results.md`` into ``work_dir``; return the md."""
+    md = table_to_markdown(table)
+    os.makedirs(work_dir, exist_ok=True)
+    with open(osp.join(work_dir, 'results.json'), 'w') as f:
+        json.dump(dict(runs=runs, table=table), f, indent=2)
+    with open(osp.join(work_dir, 'results.md'), 'w') as f:
+        f.write(md)
+    return md
 
 
 def mean_std(values):
