@@ -97,3 +97,24 @@ def test_slic_only_config():
     assert cfg.model.decode_head.supervised is False
     assert cfg.model.decode_head.loss_slic.loss_weight > 0
     assert cfg.default_hooks.checkpoint.save_best == 'ASA'
+
+
+@pytest.mark.parametrize('config, coarse_dir', [
+    ('_base_/datasets/cityscapes_coarse_1024x512.py', 'gtCoarse/train'),
+    ('_base_/datasets/suim_coarse.py', 'ann_dir_coarse_n12/train_val'),
+    ('_base_/datasets/camvid_coarse.py', 'data/camvid_coarse/n12/valannot'),
+    ('camvid_cpu/hcfcn_r34_camvid_coarse_cpu.py', 'data/camvid_coarse/n12/valannot'),
+])
+def test_coarse_configs_finetune_on_coarse_val_labels(config, coarse_dir):
+    """Coarse-label configs: --finetune adds the val images with COARSE labels, fine for testing."""
+    from mmseg_spixreg.utils.experiment import merge_dataset_cfg
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    val = cfg.val_dataloader.dataset
+    ft_val = merge_dataset_cfg(val, cfg.finetune_val_dataset)
+    assert ft_val['data_prefix']['seg_map_path'] == coarse_dir
+    assert ft_val['data_prefix']['seg_map_path'] != val.data_prefix.seg_map_path
+    # same images, data set type and (val) pipeline as the validation split
+    assert osp.normpath(osp.join(ft_val['data_root'], ft_val['data_prefix']['img_path'])) == \
+        osp.normpath(osp.join(val.data_root, val.data_prefix.img_path))
+    assert ft_val['type'] == val.type and ft_val['pipeline'] == val.pipeline
+    assert ft_val.get('ann_file') == val.get('ann_file')

@@ -146,6 +146,32 @@ def test_label_of_wrong_size_names_both_files(synthetic_copy):
         ds[0]
 
 
+def test_corrupt_label_file_names_it(synthetic_copy):
+    """A truncated label PNG: ValueError naming the file (mmseg: UnidentifiedImageError, no path)."""
+    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
+    with open(path, 'rb') as f:
+        head = f.read(20)
+    with open(path, 'wb') as f:
+        f.write(head)  # PNG signature + a cut IHDR chunk
+    ds = _synthetic_dataset(synthetic_copy)
+    with pytest.raises(ValueError, match=re.escape(f'{path}: cannot decode the label map')):
+        ds[0]
+    with open(path, 'wb') as f:
+        f.write(b'not an image at all')
+    with pytest.raises(ValueError, match='the file is corrupt or not an image'):
+        ds[0]
+
+
+def test_colour_label_map_names_it(synthetic_copy):
+    """An RGB (colour-coded) label: mmseg would keep a 64x64x3 map; here it is an error."""
+    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
+    cv2.imwrite(path, np.zeros((64, 64, 3), np.uint8))
+    ds = _synthetic_dataset(synthetic_copy)
+    with pytest.raises(ValueError, match=re.escape(f'{path}: a label map must have one channel '
+                                                   'of class ids (HxW), got shape (64, 64, 3)')):
+        ds[0]
+
+
 @pytest.mark.parametrize('config, num_classes', [
     ('_base_/datasets/camvid.py', 11),
     ('_base_/datasets/camvid_coarse.py', 11),
@@ -165,14 +191,14 @@ def test_dataset_configs_check_labels_after_loading(config, num_classes):
             DATASETS.get(ds.type).METAINFO['classes']
         assert len(classes) == num_classes
         steps = [t['type'] for t in ds.pipeline]
-        i = steps.index('LoadAnnotations')
+        i = steps.index('LoadSegAnnotations')
         assert steps[i + 1] == 'CheckSegLabels', (config, loader, steps)
         assert ds.pipeline[i + 1]['num_classes'] == num_classes
         if 'model' in cfg:
             assert cfg.model.decode_head.num_classes == num_classes
     if cfg.get('tta_pipeline'):  # TestTimeAug: one list of alternatives per step
         steps = [options[0] for options in cfg.tta_pipeline[-1]['transforms']]
-        i = [t['type'] for t in steps].index('LoadAnnotations')
+        i = [t['type'] for t in steps].index('LoadSegAnnotations')
         assert steps[i + 1] == dict(type='CheckSegLabels', num_classes=num_classes)
 
 

@@ -2,6 +2,9 @@
 import glob
 import json
 import os.path as osp
+import shutil
+
+from mmengine.config import Config
 
 from conftest import run_tool
 
@@ -48,12 +51,30 @@ def test_runner_two_configs_two_seeds(tmp_path, synthetic_root):
 def test_runner_finetune_on_train_plus_val(tmp_path, synthetic_root):
     """--finetune continues the best checkpoint on train+val with the loss-target stop rule."""
     work = str(tmp_path / 'ft')
+    # the val images join fine-tuning with labels like the training set's (coarse in the paper's
+    # coarse setting): the config's finetune_val_dataset, merged over its val dataset
+    coarse_val = 'ann_dir_coarse_for_ft/val'
+    shutil.copytree(osp.join(synthetic_root, 'ann_dir', 'val'),
+                    osp.join(synthetic_root, coarse_val), dirs_exist_ok=True)
     run_tool(['tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--work-dir', work,
               '--finetune', '--finetune-epochs', '2', '--metrics', 'mIoU', 'BR',
-              '--cfg-options'] + _options(synthetic_root))
+              '--cfg-options'] + _options(synthetic_root) +
+             [f'finetune_val_dataset.data_prefix.seg_map_path={coarse_val}'])
     run_dir = osp.join(work, 'hcfcn_r34_synthetic_coarse', 'seed0')
-    ft_cfg = open(osp.join(run_dir, 'finetune', 'finetune_config.py')).read()
+    ft_path = osp.join(run_dir, 'finetune', 'finetune_config.py')
+    ft_cfg = open(ft_path).read()
     assert "type='ConcatDataset'" in ft_cfg and 'LossTargetStopHook' in ft_cfg
+    cfg = Config.fromfile(ft_path)
+    train_val = cfg.train_dataloader.dataset.datasets[1]
+    assert train_val.data_prefix == dict(img_path='img_dir/val', seg_map_path=coarse_val)
+    assert train_val.pipeline == cfg.train_dataloader.dataset.datasets[0].pipeline
+    (stop, ) = [h for h in cfg.custom_hooks if h.type == 'LossTargetStopHook']
+    assert stop.dataloader.dataset.data_prefix.seg_map_path == coarse_val
+    assert stop.dataloader.dataset.pipeline == cfg.val_dataloader.dataset.pipeline
+    # testing still uses the fine val labels
+    assert cfg.val_dataloader.dataset.data_prefix.seg_map_path == 'ann_dir/val'
+    ft_log = open(glob.glob(osp.join(run_dir, 'finetune', '*', '*.log'))[0]).read()
+    assert 'fine-tuning: validation loss' in ft_log
     # it starts from the first training run's checkpoint
     assert f"load_from = '{osp.join(run_dir, 'train')}" in ft_cfg
     with open(osp.join(run_dir, 'result.json')) as f:

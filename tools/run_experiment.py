@@ -5,7 +5,9 @@ into ``WORK_DIR/<config name>/seed<k>/``, picks the best-validation checkpoint (
 with ``save_best``; otherwise the last one), optionally fine-tunes on train+val as in the paper
 (``--finetune``: continue from that checkpoint on the concatenation of the train and val sets
 until the validation loss is <= the training loss before fine-tuning, at most
-``--finetune-epochs`` epochs, default 15), then runs ``tools/test.py`` and stores the metrics in
+``--finetune-epochs`` epochs, default 15; configs trained on coarse labels set
+``finetune_val_dataset``, merged over their val dataset, so that the val images join training and
+the stop rule with coarse labels too), then runs ``tools/test.py`` and stores the metrics in
 ``result.json``. Finished runs (``result.json`` present) are skipped, unfinished ones resume from
 their last checkpoint, so the command can simply be started again after an interruption.
 
@@ -37,8 +39,8 @@ from mmengine.config import Config, DictAction
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from mmseg_spixreg.utils.experiment import (latest_test_metrics, summarize_runs,  # noqa: E402
-                                            write_results)
+from mmseg_spixreg.utils.experiment import (latest_test_metrics, merge_dataset_cfg,  # noqa: E402
+                                            summarize_runs, write_results)
 
 
 def parse_args(argv=None):
@@ -145,8 +147,11 @@ def write_finetune_config(config, ckpt, target_loss, work_dir, epochs, options=N
     if options:
         cfg.merge_from_dict(options)
     train_ds = cfg.train_dataloader.dataset
-    val_ds = copy.deepcopy(cfg.val_dataloader.dataset)
-    val_ds.pipeline = copy.deepcopy(train_ds.get('pipeline', val_ds.get('pipeline')))
+    # the validation images labelled like the training set (coarse labels when training on
+    # coarse labels): the config's ``finetune_val_dataset`` merged over its val dataset
+    val_eval_ds = merge_dataset_cfg(cfg.val_dataloader.dataset, cfg.get('finetune_val_dataset'))
+    val_ds = copy.deepcopy(val_eval_ds)
+    val_ds['pipeline'] = copy.deepcopy(train_ds.get('pipeline', val_ds.get('pipeline')))
     n_train = len(DATASETS.build(train_ds))
     n_val = len(DATASETS.build(val_ds))
     iters_per_epoch = math.ceil((n_train + n_val) / cfg.train_dataloader.batch_size)
@@ -159,8 +164,10 @@ def write_finetune_config(config, ckpt, target_loss, work_dir, epochs, options=N
     cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
                                         interval=iters_per_epoch, max_keep_ckpts=1)
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='LossTargetStopHook', target_loss=target_loss, interval=iters_per_epoch)]
+    stop = dict(type='LossTargetStopHook', target_loss=target_loss, interval=iters_per_epoch)
+    if cfg.get('finetune_val_dataset') is not None:
+        stop['dataloader'] = dict(copy.deepcopy(cfg.val_dataloader), dataset=val_eval_ds)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [stop]
     os.makedirs(work_dir, exist_ok=True)
     path = osp.join(work_dir, 'finetune_config.py')
     cfg.dump(path)

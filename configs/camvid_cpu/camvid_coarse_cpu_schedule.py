@@ -9,7 +9,7 @@ _base_ = [
 crop_size = (112, 160)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=11, check_size=True),
     dict(type='Resize', scale=(160, 120), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
@@ -20,7 +20,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(160, 120), keep_ratio=True),
     # annotations loaded after Resize: metrics on the full-resolution fine labels
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=11),
     dict(type='PackSegInputs')
 ]

@@ -3,6 +3,7 @@
 ``tools/run_experiment.py`` trains/tests every (config, seed) and hands the per-run metric dicts
 to :func:`summarize_runs`, which returns the table as JSON-able data and as markdown.
 """
+import copy
 import glob
 import json
 import math
@@ -51,6 +52,28 @@ def write_results(work_dir, runs, table):
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(md)
     return md
+
+
+def merge_dataset_cfg(base, override):
+    """``override`` merged recursively into a copy of the dataset config ``base``.
+
+    Used for a config's ``finetune_val_dataset`` (the val images labelled like the training set),
+    which overrides only what differs from ``val_dataloader.dataset``.
+
+    Args:
+        base (dict): A dataset config.
+        override (dict | None): Keys to replace; nested dicts are merged key by key.
+
+    Returns:
+        dict: The merged config (``base`` is not modified).
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dataset_cfg(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def mean_std(values):

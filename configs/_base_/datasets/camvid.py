@@ -9,7 +9,7 @@ data_root = '../shared/data/camvid'
 crop_size = (352, 352)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=11, check_size=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
@@ -17,7 +17,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=11, check_size=True),
     dict(type='PackSegInputs')
 ]
@@ -28,7 +28,7 @@ tta_pipeline = [
         transforms=[[
             dict(type='RandomFlip', prob=0., direction='horizontal'),
             dict(type='RandomFlip', prob=1., direction='horizontal')
-        ], [dict(type='LoadAnnotations')], [dict(type='CheckSegLabels', num_classes=11)],
+        ], [dict(type='LoadSegAnnotations')], [dict(type='CheckSegLabels', num_classes=11)],
                     [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(

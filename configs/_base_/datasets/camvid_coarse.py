@@ -2,6 +2,9 @@
 # the fine val labels. The coarse labels live outside git, under data/ in the repository root:
 #   python tools/dataset_converters/make_coarse_labels.py ../shared/data/camvid/trainannot \
 #       data/camvid_coarse/n12/trainannot --erode 12 --ignore-index 11 255
+# and, for fine-tuning on train+val (tools/run_experiment.py --finetune), the val split too:
+#   python tools/dataset_converters/make_coarse_labels.py ../shared/data/camvid/valannot \
+#       data/camvid_coarse/n12/valannot --erode 12 --ignore-index 11 255
 # For another N, generate .../n<N>/trainannot and override `seg_map_path` below.
 # data_root '.' = the repository root, so the image folder (shared copy) and the coarse label
 # folder (data/) can both be given relative to it.
@@ -13,3 +16,8 @@ train_dataloader = dict(
         data_root='.',
         data_prefix=dict(img_path=camvid_root + '/train',
                          seg_map_path=coarse_root + '/trainannot')))
+# Fine-tuning on train+val (tools/run_experiment.py --finetune) adds the val images with their
+# COARSE labels (merged over val_dataloader.dataset; also used for the stop rule's val loss).
+finetune_val_dataset = dict(
+    data_root='.',
+    data_prefix=dict(img_path=camvid_root + '/val', seg_map_path=coarse_root + '/valannot'))

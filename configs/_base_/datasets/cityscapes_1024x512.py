@@ -13,7 +13,7 @@ data_root = 'data/cityscapes_1024x512/'
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=19, check_size=True),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
@@ -23,7 +23,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=19),
     dict(type='PackSegInputs')
 ]
@@ -35,7 +35,7 @@ tta_pipeline = [
                     [
                         dict(type='RandomFlip', prob=0., direction='horizontal'),
                         dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')],
+                    ], [dict(type='LoadSegAnnotations')],
                     [dict(type='CheckSegLabels', num_classes=19)], [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(

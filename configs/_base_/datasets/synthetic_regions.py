@@ -10,14 +10,14 @@ crop_size = (128, 128)
 train_ann_dir = 'ann_dir_coarse/train'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=5, check_size=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSegAnnotations'),
     dict(type='CheckSegLabels', num_classes=5, check_size=True),
     dict(type='PackSegInputs'),
 ]

@@ -1,4 +1,5 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
 from .check_seg_labels import CheckSegLabels
+from .load_seg_annotations import LoadSegAnnotations
 
-__all__ = ['CheckSegLabels']
+__all__ = ['CheckSegLabels', 'LoadSegAnnotations']

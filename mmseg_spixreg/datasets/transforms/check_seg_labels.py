@@ -15,7 +15,7 @@ class CheckSegLabels(BaseTransform):
     or raw Cityscapes ``labelIds`` instead of ``labelTrainIds``) reaches the cross-entropy, which
     fails with an index error that names neither the file nor the id (``IndexError: Target 17 is
     out of bounds``; on GPU a device-side assert), and the IoU metric silently drops such pixels.
-    Put this step right after ``LoadAnnotations`` (it sees the ids after the data set's
+    Put this step right after ``LoadAnnotations`` or ``LoadSegAnnotations`` (it sees the ids after the data set's
     ``label_map`` / ``reduce_zero_label``, i.e. what the loss will see): a bad label map raises a
     ``ValueError`` naming the file, the offending ids and their pixel count.
 

@@ -1,0 +1,46 @@
+# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+"""mmseg's ``LoadAnnotations`` with errors that name the label file."""
+import numpy as np
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class LoadSegAnnotations(LoadAnnotations):
+    """Load the semantic label map exactly as mmseg's ``LoadAnnotations``, failing clearly.
+
+    mmseg's loader decodes the label bytes without naming the file in its errors: a truncated or
+    non-image label file fails deep in the data loader with
+    ``PIL.UnidentifiedImageError: cannot identify image file <_io.BytesIO object at 0x...>``, and
+    an RGB (colour-coded) label map is silently kept as an ``HxWx3`` array. This subclass raises
+    a ``ValueError`` naming the file in both cases; everything else (arguments, ``label_map``,
+    ``reduce_zero_label``, results keys) is inherited unchanged, so it is a drop-in replacement
+    for ``dict(type='LoadAnnotations')``. A missing file still raises mmengine's
+    ``FileNotFoundError`` with the path.
+
+    Required keys: ``seg_map_path``, ``reduce_zero_label``, ``seg_fields``.
+    Added keys: ``gt_seg_map`` (np.uint8, HxW).
+    """
+
+    def _load_seg_map(self, results: dict) -> None:
+        """Args:
+            results (dict): the pipeline's result dict.
+
+        Raises:
+            ValueError: the label file cannot be decoded as an image, or it does not decode to
+                a single-channel HxW map.
+        """
+        path = results.get('seg_map_path', '<unknown label file>')
+        try:
+            super()._load_seg_map(results)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise ValueError(f'{path}: cannot decode the label map ({type(e).__name__}: {e}); '
+                             'the file is corrupt or not an image') from e
+        seg = np.asarray(results['gt_seg_map'])
+        if seg.ndim != 2:
+            raise ValueError(
+                f'{path}: a label map must have one channel of class ids (HxW), got shape '
+                f'{seg.shape}; convert colour-coded labels to ids first (see '
+                'tools/dataset_converters/)')
