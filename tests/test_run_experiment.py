@@ -71,10 +71,15 @@ def test_runner_finetune_on_train_plus_val(tmp_path, synthetic_root):
     (stop, ) = [h for h in cfg.custom_hooks if h.type == 'LossTargetStopHook']
     assert stop.dataloader.dataset.data_prefix.seg_map_path == coarse_val
     assert stop.dataloader.dataset.pipeline == cfg.val_dataloader.dataset.pipeline
+    # the target: the training set (as before fine-tuning) without augmentation
+    assert 'target_loss' not in stop
+    assert stop.target_dataloader.dataset.data_prefix == \
+        cfg.train_dataloader.dataset.datasets[0].data_prefix
+    assert stop.target_dataloader.dataset.pipeline == cfg.val_dataloader.dataset.pipeline
     # testing still uses the fine val labels
     assert cfg.val_dataloader.dataset.data_prefix.seg_map_path == 'ann_dir/val'
     ft_log = open(glob.glob(osp.join(run_dir, 'finetune', '*', '*.log'))[0]).read()
-    assert 'fine-tuning: validation loss' in ft_log
+    assert 'fine-tuning: target loss' in ft_log and 'fine-tuning: validation loss' in ft_log
     # it starts from the first training run's checkpoint
     assert f"load_from = '{osp.join(run_dir, 'train')}" in ft_cfg
     with open(osp.join(run_dir, 'result.json')) as f:

@@ -4,7 +4,8 @@ For each config and seed it runs ``tools/train.py`` (or ``tools/dist_train.sh`` 
 into ``WORK_DIR/<config name>/seed<k>/``, picks the best-validation checkpoint (configs save it
 with ``save_best``; otherwise the last one), optionally fine-tunes on train+val as in the paper
 (``--finetune``: continue from that checkpoint on the concatenation of the train and val sets
-until the validation loss is <= the training loss before fine-tuning, at most
+until the validation loss is <= the training loss before fine-tuning (both mean losses of the
+model in eval mode, over the val set and over the training set without augmentation), at most
 ``--finetune-epochs`` epochs, default 15; configs trained on coarse labels set
 ``finetune_val_dataset``, merged over their val dataset, so that the val images join training and
 the stop rule with coarse labels too), then runs ``tools/test.py`` and stores the metrics in
@@ -123,21 +124,13 @@ def best_checkpoint(work_dir):
     return best[-1] if best else last_checkpoint(work_dir)
 
 
-def training_loss_before_finetuning(ckpt_path, window=50):
-    """Mean of the last ``window`` logged training losses stored in a checkpoint's message hub."""
-    import torch
-    ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
-    hub = ckpt.get('message_hub', {})
-    buf = hub.get('log_scalars', {}).get('train/loss')
-    if buf is None:
-        raise KeyError(f'{ckpt_path} has no logged train/loss to use as fine-tuning target')
-    values, _ = buf.data
-    values = values[-window:]
-    return float(sum(values) / len(values))
+def write_finetune_config(config, ckpt, work_dir, epochs, options=None):
+    """A config that continues from ``ckpt`` on train+val with the loss-target stop rule.
 
-
-def write_finetune_config(config, ckpt, target_loss, work_dir, epochs, options=None):
-    """A config that continues from ``ckpt`` on train+val with the loss-target stop rule."""
+    The stop rule's target is the loaded checkpoint's mean loss over the training set (without
+    augmentation, eval mode), its validation loss the mean over the val images labelled like
+    the training set; both computed by ``LossTargetStopHook`` in the fine-tuning run.
+    """
     from mmseg.registry import DATASETS
     from mmseg.utils import register_all_modules
 
@@ -164,7 +157,11 @@ def write_finetune_config(config, ckpt, target_loss, work_dir, epochs, options=N
     cfg.param_scheduler = []
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
                                         interval=iters_per_epoch, max_keep_ckpts=1)
-    stop = dict(type='LossTargetStopHook', target_loss=target_loss, interval=iters_per_epoch)
+    # the training set as it was before fine-tuning, without augmentation (val pipeline)
+    train_eval_ds = dict(copy.deepcopy(train_ds),
+                         pipeline=copy.deepcopy(cfg.val_dataloader.dataset.pipeline))
+    stop = dict(type='LossTargetStopHook', interval=iters_per_epoch,
+                target_dataloader=dict(copy.deepcopy(cfg.val_dataloader), dataset=train_eval_ds))
     if cfg.get('finetune_val_dataset') is not None:
         stop['dataloader'] = dict(copy.deepcopy(cfg.val_dataloader), dataset=val_eval_ds)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [stop]
@@ -192,8 +189,7 @@ def run_one(args, config, seed):
     test_config = config
     if args.finetune:
         ft_dir = osp.join(run_dir, 'finetune')
-        target = training_loss_before_finetuning(last_checkpoint(train_dir))
-        ft_cfg = write_finetune_config(config, ckpt, target, ft_dir, args.finetune_epochs, opts)
+        ft_cfg = write_finetune_config(config, ckpt, ft_dir, args.finetune_epochs, opts)
         # the options (and seed) are already merged into the written fine-tuning config
         _run(_train_cmd(args, ft_cfg, ft_dir, []))
         final = osp.join(ft_dir, 'finetune_final.pth')
