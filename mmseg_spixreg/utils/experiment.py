@@ -11,6 +11,7 @@ import os
 import os.path as osp
 
 import numpy as np
+from mmengine.config import ConfigDict
 from scipy import stats
 
 
@@ -55,24 +56,21 @@ def write_results(work_dir, runs, table):
 
 
 def merge_dataset_cfg(base, override):
-    """``override`` merged recursively into a copy of the dataset config ``base``.
+    """``override`` merged into a copy of the dataset config ``base`` (mmengine's config merge).
 
     Used for a config's ``finetune_val_dataset`` (the val images labelled like the training set),
-    which overrides only what differs from ``val_dataloader.dataset``.
+    which overrides only what differs from ``val_dataloader.dataset``. Nested dicts are merged
+    key by key, other values replaced, ``_delete_=True`` works as in mmengine configs.
 
     Args:
         base (dict): A dataset config.
-        override (dict | None): Keys to replace; nested dicts are merged key by key.
+        override (dict | None): Keys to replace.
 
     Returns:
-        dict: The merged config (``base`` is not modified).
+        ConfigDict: The merged config (``base`` is not modified).
     """
-    out = copy.deepcopy(dict(base))
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_dataset_cfg(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
+    out = ConfigDict(copy.deepcopy(dict(base)))
+    out.merge(override or {})
     return out
 
 
