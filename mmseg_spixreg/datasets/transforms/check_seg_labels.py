@@ -23,8 +23,13 @@ class CheckSegLabels(BaseTransform):
     (use it where ``LoadAnnotations`` follows ``LoadImageFromFile`` directly; not in test
     pipelines that resize the image before loading full-resolution labels).
 
-    Required keys: ``gt_seg_map``, ``seg_map_path`` (for the message); ``img_shape``,
-    ``img_path`` with ``check_size``. Modified keys: none.
+    A sample with neither ``gt_seg_map`` nor ``seg_map_path`` (a bare image, as mmseg's
+    ``inference_model`` / ``MMSegInferencer`` feed the test pipeline) passes unchanged; a sample
+    with ``seg_map_path`` but no loaded ``gt_seg_map`` (the step placed before the loader) is an
+    error.
+
+    Required keys: ``gt_seg_map`` and ``seg_map_path`` (both absent for bare images);
+    ``img_shape``, ``img_path`` with ``check_size``. Modified keys: none.
 
     Args:
         num_classes (int): number of classes of the data set (after any class subset selected
@@ -51,7 +56,7 @@ class CheckSegLabels(BaseTransform):
             results (dict): the pipeline's result dict, after ``LoadAnnotations``.
 
         Returns:
-            dict: ``results`` unchanged.
+            dict: ``results`` unchanged (also for a bare image without ``seg_map_path``).
 
         Raises:
             ValueError: label ids outside ``[0, num_classes)`` other than ``ignore_index``, or
@@ -59,8 +64,12 @@ class CheckSegLabels(BaseTransform):
         """
         seg = results.get('gt_seg_map')
         if seg is None:
-            raise ValueError("CheckSegLabels: no 'gt_seg_map' in the results; put it after "
-                             "dict(type='LoadAnnotations') in the pipeline")
+            if results.get('seg_map_path') is None:
+                return results  # a bare image (mmseg's inference APIs): no labels to check
+            raise ValueError(f"CheckSegLabels: no 'gt_seg_map' in the results of "
+                             f"{results['seg_map_path']}; put it after "
+                             "dict(type='LoadSegAnnotations') (or LoadAnnotations) in the "
+                             'pipeline')
         path = results.get('seg_map_path', '<label map without seg_map_path>')
         seg = np.asarray(seg)
         bad = (seg < 0) | (seg >= self.num_classes)

@@ -18,9 +18,29 @@ class LoadSegAnnotations(LoadAnnotations):
     for ``dict(type='LoadAnnotations')``. A missing file still raises mmengine's
     ``FileNotFoundError`` with the path.
 
-    Required keys: ``seg_map_path``, ``reduce_zero_label``, ``seg_fields``.
-    Added keys: ``gt_seg_map`` (np.uint8, HxW).
+    A sample without ``seg_map_path`` (a bare image, as ``mmseg.apis.inference_model`` and
+    ``MMSegInferencer`` feed the test pipeline) passes through unchanged: mmseg's inference code
+    removes only the step whose type is exactly ``LoadAnnotations`` from the test pipeline, so
+    this step must itself do nothing when there is no label map to load. Samples of a data set
+    always carry ``seg_map_path`` (``BaseSegDataset``), so training and evaluation still load
+    (and a missing label file still fails).
+
+    Required keys: ``seg_map_path`` (optional, see above), ``reduce_zero_label``,
+    ``seg_fields``.
+    Added keys: ``gt_seg_map`` (np.uint8, HxW), only when ``seg_map_path`` is given.
     """
+
+    def transform(self, results: dict) -> dict:
+        """Args:
+            results (dict): the pipeline's result dict.
+
+        Returns:
+            dict: ``results`` with ``gt_seg_map`` added, or unchanged when the sample has no
+            ``seg_map_path`` (inference on an image without labels).
+        """
+        if results.get('seg_map_path') is None:
+            return results
+        return super().transform(results)
 
     def _load_seg_map(self, results: dict) -> None:
         """Args:
