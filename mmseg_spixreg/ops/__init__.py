@@ -1,18 +1,37 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Superpixel core ops of HCFCN: pure tensor functions, no registry.
+"""Superpixel core ops of HCFCN: pure tensor functions, no registry, no weights.
 
-Layout of an assignment ``A`` (B, 9, H, W) on the fine grid: channel
-``j = 3 * (dy + 1) + (dx + 1)`` is the coarse seed ``(y // 2 + dy,
-x // 2 + dx)`` of fine pixel ``(y, x)``; out-of-map seeds weigh 0.
+One concern per file:
+
+* :mod:`.layout`          the layout contract of an assignment (stated there,
+  once), layout helpers and the input checks;
+* :mod:`.torch_kernels`   the blocked torch kernels (CPU-tuned, any device);
+* :mod:`.triton_kernels`  the fused Triton kernels (GPU; CPU through Triton's
+  interpreter with ``TRITON_INTERPRET=1``);
+* :mod:`.functions`       the autograd functions, written once for both sets;
+* :mod:`.superpixel`      the public operators and the ``backend`` switch.
+
+The learned assignment of eq. 1 (it has weights) is
+:class:`mmseg_spixreg.models.utils.SuperpixelAssignment`; it is still
+importable from here for compatibility.
 """
-from .assignment import SuperpixelAssignment
-from .superpixel import (NUM_SEEDS, SEED_OFFSETS, hard_superpixels,
-                         neighbour_correlation, seed_coordinates,
-                         superpixel_downsample, superpixel_reconstruct,
-                         superpixel_upsample, valid_seed_mask)
+from .layout import NUM_SEEDS, SEED_OFFSETS, seed_coordinates, valid_seed_mask
+from .superpixel import (BACKENDS, hard_superpixels, neighbour_correlation,
+                         seed_softmax, superpixel_downsample,
+                         superpixel_reconstruct, superpixel_upsample)
 
 __all__ = [
-    'NUM_SEEDS', 'SEED_OFFSETS', 'SuperpixelAssignment', 'hard_superpixels',
-    'neighbour_correlation', 'seed_coordinates', 'superpixel_downsample',
-    'superpixel_reconstruct', 'superpixel_upsample', 'valid_seed_mask'
+    'BACKENDS', 'NUM_SEEDS', 'SEED_OFFSETS', 'SuperpixelAssignment',
+    'hard_superpixels', 'neighbour_correlation', 'seed_coordinates',
+    'seed_softmax', 'superpixel_downsample', 'superpixel_reconstruct',
+    'superpixel_upsample', 'valid_seed_mask'
 ]
+
+
+def __getattr__(name: str):
+    # Lazy: models.utils imports this package (a module-level import here
+    # would be circular).
+    if name == 'SuperpixelAssignment':
+        from ..models.utils.superpixel_assignment import SuperpixelAssignment
+        return SuperpixelAssignment
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -8,8 +8,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...ops import SuperpixelAssignment
-from ..utils import AssignedFeatures
+from ..utils import AssignedFeatures, SuperpixelAssignment
 
 
 def _is_pow2(v: int) -> bool:
@@ -21,7 +20,8 @@ class AssignmentNeck(BaseModule):
     """Computes A(s) for each configured level s and passes it on WITH the backbone features.
 
     For a level ``s`` the assignment compares a fine feature x(s) (stride ``s``) with a coarse
-    feature z(2s) (stride ``2s``) with :class:`mmseg_spixreg.ops.SuperpixelAssignment` (eq. 1).
+    feature z(2s) (stride ``2s``) with :class:`mmseg_spixreg.models.utils.SuperpixelAssignment`
+    (eq. 1).
     Where the pair comes from:
 
     * a backbone that returns :class:`BackboneFeatures` with ``.pairs[s]`` (e.g.

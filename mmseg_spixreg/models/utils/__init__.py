@@ -1,4 +1,8 @@
 from .deform_conv import ZeroInitModulatedDeformConv2d
 from .spix_features import AssignedFeatures, BackboneFeatures
+from .superpixel_assignment import SuperpixelAssignment
 
-__all__ = ['AssignedFeatures', 'BackboneFeatures', 'ZeroInitModulatedDeformConv2d']
+__all__ = [
+    'AssignedFeatures', 'BackboneFeatures', 'SuperpixelAssignment',
+    'ZeroInitModulatedDeformConv2d'
+]

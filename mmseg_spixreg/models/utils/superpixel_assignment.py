@@ -7,9 +7,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .superpixel import (_autocast_off, _check_coarse_pair, _check_even,
-                         _check_tensor, neighbour_correlation,
-                         valid_seed_mask)
+from ...ops import BACKENDS, seed_softmax
+from ...ops.layout import (_autocast_off, _check_coarse_pair, _check_even,
+                           _check_tensor)
 
 
 class SuperpixelAssignment(nn.Module):
@@ -23,9 +23,12 @@ class SuperpixelAssignment(nn.Module):
     where ``f`` are the fine features, ``g`` the coarse features, ``W`` and
     ``W~`` 1x1 projections to ``K`` dimensions and the softmax runs over the
     seeds that lie inside the coarse map (out-of-map seeds get exactly 0).
-    The output follows the layout of :mod:`mmseg_spixreg.ops.superpixel`:
+    The output follows the layout of :mod:`mmseg_spixreg.ops.layout`:
     channel ``j = 3 * (dy + 1) + (dx + 1)`` is the seed
-    ``(y // 2 + dy, x // 2 + dx)``.
+    ``(y // 2 + dy, x // 2 + dx)``. The projections and the normalisation
+    are torch ops; the cosine similarities and the masked softmax are one
+    call of :func:`mmseg_spixreg.ops.seed_softmax` (one fused Triton kernel
+    for CUDA tensors under ``backend='auto'``).
 
     The similarities and the softmax are always computed in (at least)
     float32 with autocast disabled: ``1 / tau`` is about 14.3 for the paper's
@@ -40,6 +43,8 @@ class SuperpixelAssignment(nn.Module):
             projections are plain matrices. Default: False.
         norm_eps (float): ``eps`` of the L2 normalisation (a zero feature
             vector has cosine similarity 0 to everything). Default: 1e-12.
+        backend (str): Kernels of :func:`mmseg_spixreg.ops.seed_softmax`:
+            ``'auto'``, ``'torch'`` or ``'triton'``. Default: ``'auto'``.
     """
 
     def __init__(self,
@@ -48,7 +53,8 @@ class SuperpixelAssignment(nn.Module):
                  embed_dims: int = 48,
                  tau: float = 0.07,
                  bias: bool = False,
-                 norm_eps: float = 1e-12):
+                 norm_eps: float = 1e-12,
+                 backend: str = 'auto'):
         super().__init__()
         for name, value in (('fine_channels', fine_channels),
                             ('coarse_channels', coarse_channels),
@@ -65,11 +71,15 @@ class SuperpixelAssignment(nn.Module):
                 norm_eps, (int, float)) or not norm_eps > 0:
             raise ValueError(f'SuperpixelAssignment: norm_eps must be a '
                              f'positive number, got {norm_eps!r}')
+        if backend not in BACKENDS:
+            raise ValueError(f'SuperpixelAssignment: backend must be one of '
+                             f'{BACKENDS}, got {backend!r}')
         self.fine_channels = fine_channels
         self.coarse_channels = coarse_channels
         self.embed_dims = embed_dims
         self.tau = float(tau)
         self.norm_eps = float(norm_eps)
+        self.backend = backend
         # W (fine -> K) and W~ (coarse -> K).
         self.fine_proj = nn.Conv2d(fine_channels, embed_dims, 1, bias=bias)
         self.coarse_proj = nn.Conv2d(coarse_channels, embed_dims, 1, bias=bias)
@@ -126,8 +136,6 @@ class SuperpixelAssignment(nn.Module):
                 fine_emb.to(dtype), dim=1, eps=self.norm_eps)
             coarse_emb = F.normalize(
                 coarse_emb.to(dtype), dim=1, eps=self.norm_eps)
-            logits = neighbour_correlation(fine_emb, coarse_emb) / self.tau
-            valid = valid_seed_mask(logits.shape[2], logits.shape[3], device)
-            logits = logits.masked_fill(~valid, float('-inf'))
-            assign = torch.softmax(logits, dim=1)
+            assign = seed_softmax(fine_emb, coarse_emb, self.tau,
+                                  backend=self.backend)
         return assign if autocast else assign.to(out_dtype)
