@@ -131,7 +131,7 @@ def test_suim_dataset_from_converter_output(tmp_path):
     assert coarse_cfg.val_dataloader.dataset.data_prefix.seg_map_path == 'ann_dir/train_val'
 
 
-def test_cityscapes_coarse_config_with_mmseg_dataset(tmp_path):
+def test_cityscapes_coarse_config_reads_converter_output(tmp_path):
     import cityscapes_coarse
     from test_converters import _make_cityscapes
     _make_cityscapes(str(tmp_path / 'raw'), size=(1024, 512))
@@ -139,7 +139,7 @@ def test_cityscapes_coarse_config_with_mmseg_dataset(tmp_path):
     cityscapes_coarse.convert(str(tmp_path / 'raw'), out, nproc=1, progress=False)
     cfg = Config.fromfile(osp.join(CFG_DIR, 'cityscapes_coarse_1024x512.py'))
     train = build(cfg.train_dataloader.dataset, data_root=out)
-    assert type(train).__name__ == 'CityscapesDataset' and len(train) == 1
+    assert type(train).__name__ == 'SpixCityscapesDataset' and len(train) == 1
     item = train[0]
     assert item['data_samples'].seg_map_path.endswith(
         osp.join('gtCoarse', 'train', 'bremen', 'bremen_000001_000019_gtCoarse_labelTrainIds.png'))

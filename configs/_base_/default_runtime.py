@@ -9,7 +9,12 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# mmseg's SegLocalVisualizer + a tile with the hard-superpixel boundaries of HCFCN models (what
+# tools/test.py --show-dir, the SegVisualizationHook and MMSegInferencer draw); stock models are
+# drawn exactly as by SegLocalVisualizer. draw_superpixels=False turns the tile off.
+visualizer = dict(
+    type='SpixSegLocalVisualizer', vis_backends=vis_backends, name='visualizer',
+    draw_superpixels=True)
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None

@@ -1,8 +1,11 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-"""Datasets. Cityscapes (fine or coarse) needs no class of its own: mmseg's CityscapesDataset with
-``seg_map_suffix='_gtCoarse_labelTrainIds.png'`` (see configs/_base_/datasets/)."""
+"""Datasets. Cityscapes (fine or coarse) is mmseg's CityscapesDataset (coarse:
+``seg_map_suffix='_gtCoarse_labelTrainIds.png'``, see configs/_base_/datasets/) with the
+project's missing-data message (``SpixCityscapesDataset``)."""
 from .camvid import CamVidDataset
+from .cityscapes import SpixCityscapesDataset
 from .suim import SUIMDataset
-from .transforms import CheckSegLabels
+from .transforms import CheckSegLabels, LoadSegAnnotations
 
-__all__ = ['CamVidDataset', 'SUIMDataset', 'CheckSegLabels']
+__all__ = ['CamVidDataset', 'SpixCityscapesDataset', 'SUIMDataset', 'CheckSegLabels',
+           'LoadSegAnnotations']

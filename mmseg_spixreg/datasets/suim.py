@@ -1,6 +1,9 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
+from typing import List, Optional, Sequence, Union
+
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+from .missing_data import check_seg_data_not_empty, check_seg_data_present, resolve_prepare_hint
 
 
 @DATASETS.register_module()
@@ -12,9 +15,15 @@ class SUIMDataset(BaseSegDataset):
     original masks) and split files ``splits/{train,val,test}.txt``. Coarse training labels from
     ``make_coarse_labels.py`` use 255 for the unlabelled part.
 
+    Missing data (folder, split file) raises ``FileNotFoundError`` at build time naming every
+    missing path and ``prepare_hint``.
+
     Args:
         img_suffix (str): Image suffix. Defaults to '.jpg'.
         seg_map_suffix (str): Label suffix. Defaults to '.png'.
+        prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
+            (README's commands, in order). Defaults to the converter command
+            (:attr:`PREPARE_HINT`); the coarse config adds the coarse-label command.
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """
     METAINFO = dict(
@@ -24,7 +33,23 @@ class SUIMDataset(BaseSegDataset):
         # The original mask colours (RGB).
         palette=[[0, 0, 0], [0, 0, 255], [0, 255, 0], [0, 255, 255], [255, 0, 0],
                  [255, 0, 255], [255, 255, 0], [255, 255, 255]])
+    PREPARE_HINT = 'python tools/dataset_converters/suim.py SUIM_ROOT data/suim'
 
     def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
-                 **kwargs) -> None:
+                 prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
+        self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """mmseg's file list, after checking that the data exists.
+
+        Returns:
+            list[dict]: One data info per image (``img_path``, ``seg_map_path``, ...).
+
+        Raises:
+            FileNotFoundError: a data folder / split file is missing or lists no image.
+        """
+        check_seg_data_present(self, self.prepare_hint)
+        data_list = super().load_data_list()
+        check_seg_data_not_empty(self, data_list, self.prepare_hint)
+        return data_list

@@ -15,9 +15,16 @@ train_dataloader = dict(
     dataset=dict(
         data_root='.',
         data_prefix=dict(img_path=camvid_root + '/train',
-                         seg_map_path=coarse_root + '/trainannot')))
+                         seg_map_path=coarse_root + '/trainannot'),
+        # named in the error when the coarse labels are missing (CamVidDataset)
+        prepare_hint='python tools/dataset_converters/make_coarse_labels.py '
+        '../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot '
+        '--erode 12 --ignore-index 11 255'))
 # Fine-tuning on train+val (tools/run_experiment.py --finetune) adds the val images with their
 # COARSE labels (merged over val_dataloader.dataset; also used for the stop rule's val loss).
 finetune_val_dataset = dict(
     data_root='.',
-    data_prefix=dict(img_path=camvid_root + '/val', seg_map_path=coarse_root + '/valannot'))
+    data_prefix=dict(img_path=camvid_root + '/val', seg_map_path=coarse_root + '/valannot'),
+    prepare_hint='python tools/dataset_converters/make_coarse_labels.py '
+    '../shared/data/camvid/valannot data/camvid_coarse/n12/valannot '
+    '--erode 12 --ignore-index 11 255')

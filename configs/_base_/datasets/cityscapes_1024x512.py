@@ -8,7 +8,9 @@
 # Training: random 512x512 crop + horizontal flip (the paper's augmentation). The converter already
 # resized everything to 1024x512; the Resize steps are no-ops then and keep raw 2048x1024 data at
 # the paper's resolution otherwise.
-dataset_type = 'CityscapesDataset'
+# SpixCityscapesDataset = mmseg's CityscapesDataset + a FileNotFoundError naming what is missing
+# and the converter command above (instead of `AssertionError: Failed to load ann_file`).
+dataset_type = 'SpixCityscapesDataset'
 data_root = 'data/cityscapes_1024x512/'
 crop_size = (512, 512)
 train_pipeline = [

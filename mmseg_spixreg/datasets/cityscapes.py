@@ -1,0 +1,48 @@
+# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+from typing import List, Optional, Sequence, Union
+
+from mmseg.datasets import CityscapesDataset
+from mmseg.registry import DATASETS
+from .missing_data import check_seg_data_not_empty, check_seg_data_present, resolve_prepare_hint
+
+
+@DATASETS.register_module()
+class SpixCityscapesDataset(CityscapesDataset):
+    """mmseg's ``CityscapesDataset`` that says how to make the data when it is missing.
+
+    Reads the output of ``tools/dataset_converters/cityscapes_coarse.py`` (1024x512,
+    ``*_gtFine_labelTrainIds.png`` / ``*_gtCoarse_labelTrainIds.png``, the paper's split in
+    ``splits/{train,val,test}.txt``), exactly as ``CityscapesDataset`` (fine labels by default;
+    the coarse configs set ``seg_map_suffix='_gtCoarse_labelTrainIds.png'``). On a machine
+    without the converted data, mmseg stops with ``AssertionError: Failed to load `ann_file`
+    data/cityscapes_1024x512/splits/train.txt``; this class raises ``FileNotFoundError`` naming
+    every missing path and ``prepare_hint``.
+
+    Args:
+        prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
+            (README's commands, in order). Defaults to the converter command
+            (:attr:`PREPARE_HINT`).
+        **kwargs: Passed to :class:`mmseg.datasets.CityscapesDataset` (``img_suffix``,
+            ``seg_map_suffix``, ``data_root``, ``ann_file``, ...).
+    """
+    PREPARE_HINT = ('python tools/dataset_converters/cityscapes_coarse.py CITYSCAPES_ROOT '
+                    'data/cityscapes_1024x512')
+
+    def __init__(self, prepare_hint: Optional[Union[str, Sequence[str]]] = None,
+                 **kwargs) -> None:
+        self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
+        super().__init__(**kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """mmseg's file list, after checking that the data exists.
+
+        Returns:
+            list[dict]: One data info per image (``img_path``, ``seg_map_path``, ...).
+
+        Raises:
+            FileNotFoundError: a data folder / split file is missing or lists no image.
+        """
+        check_seg_data_present(self, self.prepare_hint)
+        data_list = super().load_data_list()
+        check_seg_data_not_empty(self, data_list, self.prepare_hint)
+        return data_list
