@@ -1,15 +1,24 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-"""Achievable segmentation accuracy (ASA) of a superpixel map.
+"""Achievable segmentation accuracy (ASA): of a hard superpixel map, and eq. 8 of soft ones.
 
+Hard superpixels (:func:`achievable_segmentation_accuracy`, reported as ``SpixASA``):
 ``ASA = sum_s max_c |s ∩ g_c| / |labelled pixels|``: the pixel accuracy of the best labelling
 that assigns one class to each superpixel. Computed from the superpixel x class contingency table,
 built with one ``np.bincount`` over combined ids (``superpixel * num_classes + class``) or, when
 that table would be large and sparse, from ``np.unique`` over the same combined ids. Pixels whose
 ground truth equals ``ignore_index`` are excluded from numerator and denominator.
+
+Soft superpixels of a model (:func:`asa_from_assignments`, eq. 8 of the paper, reported as
+``ASA``): ``ASA(A, y) = ACC(q(y, A), y)``, the accuracy of the labels reconstructed through the
+model's assignments.
 """
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...ops import superpixel_reconstruct
 
 # Use a dense bincount table up to this many cells per labelled pixel (then switch to sparse).
 _DENSE_CELLS_PER_PIXEL = 4
@@ -109,3 +118,108 @@ def achievable_segmentation_accuracy(superpixels: np.ndarray,
     if labelled == 0:
         return float(empty_value)
     return best / labelled
+
+
+def _as_long_tensor(gt) -> torch.Tensor:
+    if isinstance(gt, torch.Tensor):
+        gt = gt.detach().cpu()
+    else:
+        gt = np.asarray(gt)
+        if not np.issubdtype(gt.dtype, np.integer):
+            raise TypeError(f'gt must be an integer label map, got dtype {gt.dtype}')
+        gt = torch.from_numpy(gt.astype(np.int64))
+    if gt.is_floating_point():
+        raise TypeError(f'gt must be an integer label map, got dtype {gt.dtype}')
+    if gt.dim() == 3 and gt.shape[0] == 1:
+        gt = gt[0]
+    if gt.dim() != 2:
+        raise ValueError(f'gt must be a 2D label map (H, W) or (1, H, W), got shape '
+                         f'{tuple(gt.shape)}')
+    return gt.long()
+
+
+def asa_from_assignments_counts(gt, assignments: Sequence[torch.Tensor], num_classes: int,
+                                ignore_index: int = 255) -> Tuple[int, int]:
+    """Eq. 8, ``ASA(A, y) = ACC(q(y, A), y)``, as ``(correct, labelled)`` pixel counts.
+
+    ``y`` is the one-hot encoding of the labelled pixels (ignored pixels: the zero vector),
+    ``A = [A(1), A(2), A(4), A(8)]`` with the fixed box assignments A(1), A(2) (each pixel to its
+    own cell) and the model's soft A(4), A(8); then ``q(y, A) = nearest_up4(q(cellmean4(y),
+    [A4, A8]))`` (eq. 3 through :func:`mmseg_spixreg.ops.superpixel_reconstruct`, in float64).
+    The predicted class of a pixel is the argmax of its reconstruction (ties: the lowest class
+    index) and ACC is the fraction of labelled pixels where it equals the label.
+
+    Geometry: ``gt`` covers the top-left of the stride-4 grid. The grid must be the smallest one
+    the hierarchy allows: A(4) of ``(2**L * ceil(H / (4 * 2**L)), ...)`` cells for L learned
+    levels (``4 * ceil(H / 16)`` rows for [A4, A8]), i.e. the image padded bottom/right to a
+    multiple of the coarsest stride; pixels of that padding are unlabelled.
+
+    Args:
+        gt (np.ndarray | Tensor): (H, W) or (1, H, W) integer labels in ``[0, num_classes)`` or
+            ``ignore_index``.
+        assignments (Sequence[Tensor]): [A4, A8] (1, 9, h, w) each (or (9, h, w)), finest first,
+            at stride 4 and 8 of ``gt``; each pixel's 9 weights sum to 1.
+        num_classes (int): number of classes C.
+        ignore_index (int): label of unlabelled pixels. Defaults to 255.
+
+    Returns:
+        tuple[int, int]: ``(correct, labelled)``.
+    """
+    gt = _as_long_tensor(gt)
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f'num_classes must be a positive int, got {num_classes!r}')
+    if isinstance(assignments, torch.Tensor) or not isinstance(assignments, (list, tuple)) \
+            or len(assignments) == 0:
+        raise ValueError('assignments must be a non-empty list [A4, A8, ...] of (1, 9, h, w) '
+                         f'tensors, got {type(assignments).__name__}')
+    levels = []
+    for i, a in enumerate(assignments):
+        if not isinstance(a, torch.Tensor):
+            raise ValueError(f'assignments[{i}] must be a tensor, got {type(a).__name__}')
+        if a.dim() == 3:
+            a = a[None]
+        if a.dim() != 4 or a.shape[0] != 1 or a.shape[1] != 9:
+            raise ValueError(f'assignments[{i}] must be (1, 9, h, w), got {tuple(a.shape)}')
+        levels.append(a.detach().cpu().double())
+    H, W = gt.shape
+    top = 4 * 2**len(levels)
+    expected = (-(-H // top) * top // 4, -(-W // top) * top // 4)
+    if tuple(levels[0].shape[-2:]) != expected:
+        raise ValueError(
+            f'assignments[0] has a {tuple(levels[0].shape[-2:])} grid but a {H}x{W} label map '
+            f'needs the stride-4 grid {expected} (the image padded to a multiple of {top}); are '
+            f'gt and the assignments in the same geometry?')
+    labelled = gt != ignore_index
+    bad = labelled & ((gt < 0) | (gt >= num_classes))
+    if bool(bad.any()):
+        raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
+                         f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
+    n = int(labelled.sum())
+    if n == 0:
+        return 0, 0
+    h4, w4 = expected
+    y = torch.zeros(1, num_classes, 4 * h4, 4 * w4, dtype=torch.float64)
+    y[0, :, :H, :W] = F.one_hot(gt.clamp(0, num_classes - 1), num_classes).permute(
+        2, 0, 1).double() * labelled
+    # box A(1), A(2): the mean over each 4x4 cell; eq. 3 through the learned levels
+    q = superpixel_reconstruct(F.avg_pool2d(y, 4), levels)
+    pred = q[0].argmax(dim=0).repeat_interleave(4, 0).repeat_interleave(4, 1)[:H, :W]
+    correct = int(((pred == gt) & labelled).sum())
+    return correct, n
+
+
+def asa_from_assignments(gt, assignments: Sequence[torch.Tensor], num_classes: int,
+                         ignore_index: int = 255) -> float:
+    """ASA of the model's soft superpixels, eq. 8 (see :func:`asa_from_assignments_counts`).
+
+    Args:
+        gt (np.ndarray | Tensor): (H, W) integer labels.
+        assignments (Sequence[Tensor]): [A4, A8], (1, 9, h, w) each at stride 4 and 8 of gt.
+        num_classes (int): number of classes.
+        ignore_index (int): label of unlabelled pixels. Defaults to 255.
+
+    Returns:
+        float: in [0, 1]; NaN when no pixel is labelled.
+    """
+    correct, labelled = asa_from_assignments_counts(gt, assignments, num_classes, ignore_index)
+    return correct / labelled if labelled else float('nan')

@@ -1,14 +1,24 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
 """Boundary recall (BR) of a segmentation or superpixel map against ground truth.
 
-Definitions (Stutz et al., "Superpixels: An evaluation of the state-of-the-art", CVIU 2018, as
-used by the paper):
+Two definitions, selected by ``mode``:
+
+* ``'stutz'`` (default): the standard boundary recall of Stutz et al. ("Superpixels: An
+  evaluation of the state-of-the-art", CVIU 2018): a ground-truth boundary pixel is *recalled*
+  (a true positive) if a predicted boundary pixel lies inside the ``(2r+1) x (2r+1)`` square
+  window centred on it, otherwise it is a false negative; ``BR = TP / (TP + FN)``.
+* ``'paper'``: eq. 7 of the paper,
+  ``BR = n(b(y1, 0) ∩ b(y, r)) / (n(b(y1, 0) ∩ b(y, r)) + n(b(y, 0) − b(y1, r)))`` with y1 the
+  prediction, y the ground truth and ``b(y, r)`` the pixels within r of a boundary pixel of y.
+  Its numerator counts *predicted* boundary pixels within r of a ground-truth boundary; its
+  second denominator term counts the ground-truth boundary pixels no predicted boundary comes
+  within r of. "Within r" is the same ``(2r+1) x (2r+1)`` square window as above (the paper
+  does not name the distance).
+
+Common to both:
 
 * A pixel is a *boundary pixel* of a label map if at least one of its 4-neighbours carries a
   different label. Both sides of a label edge are therefore boundary pixels.
-* A ground-truth boundary pixel is *recalled* (a true positive) if a predicted boundary pixel lies
-  inside the ``(2r+1) x (2r+1)`` square window centred on it; otherwise it is a false negative.
-* ``BR = TP / (TP + FN)``.
 * ``r`` defaults to ``round(0.0025 * diagonal)`` (rounded half away from zero, as C++'s
   ``std::round`` in Stutz's benchmark), e.g. 2 px for CamVid's 480x360 and 3 px for 1024x512.
 
@@ -88,11 +98,25 @@ def boundary_map(labels: np.ndarray,
     return boundary
 
 
+BR_MODES = ('stutz', 'paper')
+
+
+def _dilate(boundary: np.ndarray, r: int) -> np.ndarray:
+    """``b(., r)``: pixels with a boundary pixel in their ``(2r+1) x (2r+1)`` window."""
+    if r == 0:
+        return boundary
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    # Pixels outside the image are not boundaries: constant border of 0.
+    return cv2.dilate(boundary.view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0).view(bool)
+
+
 def boundary_recall_counts(pred: np.ndarray,
                            gt: np.ndarray,
                            r: Optional[int] = None,
-                           ignore_index: Optional[int] = 255) -> Tuple[int, int]:
-    """True positives and number of ground-truth boundary pixels for BR.
+                           ignore_index: Optional[int] = 255,
+                           mode: str = 'stutz') -> Tuple[int, int]:
+    """Numerator and denominator of BR (``mode`` 'stutz' or 'paper', see the module docstring).
 
     Args:
         pred (np.ndarray): Predicted label or superpixel map, shape (H, W) or (1, H, W).
@@ -101,11 +125,15 @@ def boundary_recall_counts(pred: np.ndarray,
             :func:`default_tolerance`. Defaults to None.
         ignore_index (int, optional): Ground-truth label that is ignored (see the module
             docstring). None disables ignoring. Defaults to 255.
+        mode (str): 'stutz' (standard BR) or 'paper' (eq. 7). Defaults to 'stutz'.
 
     Returns:
-        tuple[int, int]: ``(tp, n_gt)``: recalled ground-truth boundary pixels and all
-        ground-truth boundary pixels (``tp + fn``).
+        tuple[int, int]: 'stutz': ``(tp, n_gt)``, the recalled ground-truth boundary pixels and
+        all ground-truth boundary pixels (``tp + fn``). 'paper': ``(n(b(y1, 0) ∩ b(y, r)),
+        n(b(y1, 0) ∩ b(y, r)) + n(b(y, 0) − b(y1, r)))``. ``(0, 0)`` when ``gt`` has no boundary.
     """
+    if mode not in BR_MODES:
+        raise ValueError(f"boundary recall mode must be one of {BR_MODES}, got {mode!r}")
     pred = _check_2d('pred', pred)
     gt = _check_2d('gt', gt)
     if pred.shape != gt.shape:
@@ -118,20 +146,20 @@ def boundary_recall_counts(pred: np.ndarray,
     n_gt = int(np.count_nonzero(gt_boundary))
     if n_gt == 0:
         return 0, 0
-    pred_boundary = boundary_map(pred).view(np.uint8)
-    if r > 0:
-        kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
-        # Pixels outside the image are not boundaries: constant border of 0.
-        pred_boundary = cv2.dilate(
-            pred_boundary, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    tp = int(np.count_nonzero(pred_boundary.view(bool) & gt_boundary))
-    return tp, n_gt
+    pred_boundary = boundary_map(pred)
+    # gt boundary pixels with a predicted boundary pixel within r (recalled)
+    tp = int(np.count_nonzero(_dilate(pred_boundary, r) & gt_boundary))
+    if mode == 'stutz':
+        return tp, n_gt
+    near = int(np.count_nonzero(pred_boundary & _dilate(gt_boundary, r)))
+    return near, near + (n_gt - tp)
 
 
 def boundary_recall(pred: np.ndarray,
                     gt: np.ndarray,
                     r: Optional[int] = None,
                     ignore_index: Optional[int] = 255,
+                    mode: str = 'stutz',
                     empty_value: float = 1.0) -> float:
     """Boundary recall of ``pred``'s boundaries w.r.t. ``gt``'s boundaries.
 
@@ -142,13 +170,15 @@ def boundary_recall(pred: np.ndarray,
             ``round(0.0025 * diagonal)``. Defaults to None.
         ignore_index (int, optional): Ignored ground-truth label; boundaries against ignored
             pixels do not count. None disables ignoring. Defaults to 255.
+        mode (str): 'stutz': the standard ``TP / (TP + FN)``; 'paper': eq. 7 of the paper
+            (see the module docstring). Defaults to 'stutz'.
         empty_value (float): Returned when ``gt`` has no boundary pixel (nothing to recall).
             Defaults to 1.0.
 
     Returns:
-        float: ``TP / (TP + FN)`` in [0, 1], or ``empty_value`` for an empty gt boundary.
+        float: BR in [0, 1], or ``empty_value`` for an empty gt boundary.
     """
-    tp, n_gt = boundary_recall_counts(pred, gt, r=r, ignore_index=ignore_index)
-    if n_gt == 0:
+    num, den = boundary_recall_counts(pred, gt, r=r, ignore_index=ignore_index, mode=mode)
+    if den == 0:
         return float(empty_value)
-    return tp / n_gt
+    return num / den

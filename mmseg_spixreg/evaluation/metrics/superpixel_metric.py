@@ -4,12 +4,14 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from prettytable import PrettyTable
 
 from mmseg.registry import METRICS
-from ..functional import asa_counts, boundary_recall_counts
+from ..functional import asa_counts, asa_from_assignments_counts, boundary_recall_counts
 
 
 def _to_numpy(data) -> np.ndarray:
@@ -22,9 +24,43 @@ def _to_numpy(data) -> np.ndarray:
     return data
 
 
+def _get(sample, key, default=None):
+    """``sample[key]`` for the dicts the Evaluator passes and for data elements alike."""
+    if isinstance(sample, dict):
+        return sample.get(key, default)
+    return getattr(sample, key, default)
+
+
+def gt_in_network_geometry(gt: np.ndarray, img_shape: Sequence[int], flip: bool = False,
+                           flip_direction: Optional[str] = None) -> np.ndarray:
+    """Bring a ground-truth map (original size) into the geometry the network saw.
+
+    Nearest resize to ``img_shape`` (the test pipeline's resized image, without batch padding)
+    and the test-time flip of the input, so that it lines up with ``pred_assignments``.
+
+    Args:
+        gt (np.ndarray): (H, W) integer labels at the original size.
+        img_shape (Sequence[int]): (h, w) of the network input without padding.
+        flip (bool): whether the input was flipped.
+        flip_direction (str, optional): 'horizontal' or 'vertical'.
+
+    Returns:
+        np.ndarray: (h, w) int64 labels.
+    """
+    h, w = int(img_shape[0]), int(img_shape[1])
+    out = torch.from_numpy(np.ascontiguousarray(gt).astype(np.int64))
+    if tuple(out.shape) != (h, w):
+        out = F.interpolate(out[None, None].double(), size=(h, w), mode='nearest')[0, 0].long()
+    if flip:
+        if flip_direction not in ('horizontal', 'vertical'):
+            raise ValueError(f'unknown flip_direction {flip_direction!r} in pred_assignments')
+        out = out.flip(dims=(1, ) if flip_direction == 'horizontal' else (0, ))
+    return out.numpy()
+
+
 @METRICS.register_module()
 class SuperpixelBoundaryMetric(BaseMetric):
-    """Pixel accuracy, boundary recall, ASA and classification error.
+    """Pixel accuracy, boundary recall (standard and eq. 7), ASA (eq. 8 and hard) and ClsErr.
 
     Meant to run beside mmseg's ``IoUMetric``::
 
@@ -35,26 +71,41 @@ class SuperpixelBoundaryMetric(BaseMetric):
     means of per-image ratios):
 
     * ``PixAcc``: labelled pixels predicted correctly / labelled pixels (same as ``aAcc``).
-    * ``BR``: boundary recall of the predicted segmentation ``pred_sem_seg`` against the ground
-      truth (:func:`boundary_recall_counts`; boundaries against ignored pixels do not count).
-    * Only if the data samples carry ``pred_superpixels`` (HCFCN models at test time; see
-      DESIGN_NOTES.md), computed on those samples:
+    * ``BR``: standard (Stutz) boundary recall of ``pred_sem_seg`` against the ground truth
+      (:func:`boundary_recall_counts`, ``mode='stutz'``; boundaries against ignored pixels do
+      not count).
+    * ``BR_paper``: eq. 7 of the paper (``mode='paper'``): predicted boundary pixels within r
+      of a ground-truth boundary over those plus the ground-truth boundary pixels missed.
+    * Only if the data samples carry ``pred_assignments`` (``SpixEncoderDecoder`` in whole
+      mode), computed on those samples:
 
-      * ``ASA``: achievable segmentation accuracy of the hard superpixels.
-      * ``ClsErr``: classification error ``ASA - PixAcc`` (``PixAcc`` over the same samples):
-        the part of the error the classifier makes although the superpixels would allow it to
-        be right; ``1 - PixAcc = (1 - ASA) + ClsErr``.
-      * ``SpixBR``: boundary recall of the hard-superpixel boundaries (if ``superpixel_br``).
-        A recall only: many small superpixels (e.g. a regular 4x4 grid) reach ~100 %, so read
-        it together with ASA and the number of superpixels.
+      * ``ASA``: eq. 8, ``ACC(q(y, A), y)``: the one-hot labels reconstructed through the
+        model's soft assignments (:func:`asa_from_assignments_counts`). Computed in the
+        network's input geometry: the ground truth is nearest-resized to the network input
+        size (``img_shape`` of ``pred_assignments``, the test pipeline's resized image without
+        padding) and flipped like the input; equal to the original geometry when the test
+        pipeline does not resize.
+      * ``ClsErr``: ``ASA - PixAcc`` (``PixAcc`` over the same samples). Not bounded below by
+        0: the classifier's own logits are not restricted to reconstructed labels.
 
-    Samples without ``pred_superpixels`` (stock mmseg segmentors) only get ``PixAcc`` and ``BR``.
+    * Only if the data samples carry ``pred_superpixels`` (hard superpixels):
+
+      * ``SpixASA``: achievable segmentation accuracy of the hard superpixels (argmax down the
+        hierarchy), the common superpixel benchmark quantity.
+      * ``SpixBR``: Stutz boundary recall of the hard-superpixel boundaries (if
+        ``superpixel_br``). A recall only: many small superpixels reach ~100 %, so read it
+        together with SpixASA and the number of superpixels.
+
+    Samples without these fields (stock mmseg segmentors) only get ``PixAcc``, ``BR`` and
+    ``BR_paper``.
 
     Args:
         ignore_index (int): Ground-truth label ignored everywhere. Defaults to 255.
         br_tolerance (int, optional): BR tolerance r in pixels; None for
             ``round(0.0025 * image diagonal)`` per image. Defaults to None.
         superpixel_br (bool): Also report ``SpixBR``. Defaults to True.
+        num_classes (int, optional): classes of the one-hot encoding in eq. 8; None: the
+            number of ``classes`` in the dataset meta. Defaults to None.
         collect_device (str): Device for collecting results across ranks, 'cpu' or 'gpu'.
             Defaults to 'cpu'.
         prefix (str, optional): Prefix prepended to the metric names. Defaults to None.
@@ -64,14 +115,27 @@ class SuperpixelBoundaryMetric(BaseMetric):
                  ignore_index: int = 255,
                  br_tolerance: Optional[int] = None,
                  superpixel_br: bool = True,
+                 num_classes: Optional[int] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if br_tolerance is not None and br_tolerance < 0:
             raise ValueError(f'br_tolerance must be None or >= 0, got {br_tolerance}')
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+            raise ValueError(f'num_classes must be None or a positive int, got {num_classes!r}')
         self.ignore_index = ignore_index
         self.br_tolerance = br_tolerance
         self.superpixel_br = superpixel_br
+        self.num_classes = num_classes
+
+    def _num_classes(self) -> int:
+        if self.num_classes is not None:
+            return self.num_classes
+        classes = (self.dataset_meta or {}).get('classes')
+        if not classes:
+            raise ValueError('SuperpixelBoundaryMetric: ASA (eq. 8) needs the number of classes: '
+                             'set num_classes or run it with a dataset that has `classes`')
+        return len(classes)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Accumulate per-image counts.
@@ -80,31 +144,42 @@ class SuperpixelBoundaryMetric(BaseMetric):
             data_batch (dict): A batch of data from the dataloader (unused).
             data_samples (Sequence[dict]): Model outputs as dicts with ``pred_sem_seg.data``
                 (1, H, W), ``gt_sem_seg.data`` (1, H, W) and optionally
-                ``pred_superpixels.data`` (1, H, W). Samples without ``gt_sem_seg`` are
-                skipped.
+                ``pred_superpixels.data`` (1, H, W) and ``pred_assignments`` (``assignments``
+                [A4 (1, 9, h4, w4), A8 (1, 9, h8, w8)] + metainfo ``img_shape``, ``flip``,
+                ``flip_direction``). Samples without ``gt_sem_seg`` are skipped.
         """
         for data_sample in data_samples:
-            if 'gt_sem_seg' not in data_sample:
+            if _get(data_sample, 'gt_sem_seg') is None:
                 continue  # e.g. a test set without labels (IoUMetric's format_only case)
-            pred = _to_numpy(data_sample['pred_sem_seg']['data'])
-            gt = _to_numpy(data_sample['gt_sem_seg']['data'])
+            name = _get(data_sample, 'img_path')
+            pred = _to_numpy(_get(_get(data_sample, 'pred_sem_seg'), 'data'))
+            gt = _to_numpy(_get(_get(data_sample, 'gt_sem_seg'), 'data'))
             if pred.shape != gt.shape:
                 raise ValueError(f'pred_sem_seg {pred.shape} and gt_sem_seg {gt.shape} differ '
-                                 f"for {data_sample.get('img_path')}")
+                                 f'for {name}')
             labelled = gt != self.ignore_index
             result = dict(
                 correct=int(np.count_nonzero((pred == gt) & labelled)),
                 labelled=int(np.count_nonzero(labelled)))
             result['br_tp'], result['br_n'] = boundary_recall_counts(
-                pred, gt, r=self.br_tolerance, ignore_index=self.ignore_index)
-            spix = data_sample.get('pred_superpixels')
+                pred, gt, r=self.br_tolerance, ignore_index=self.ignore_index, mode='stutz')
+            result['brp_num'], result['brp_den'] = boundary_recall_counts(
+                pred, gt, r=self.br_tolerance, ignore_index=self.ignore_index, mode='paper')
+            assign = _get(data_sample, 'pred_assignments')
+            if assign is not None:
+                gt_net = gt_in_network_geometry(gt, _get(assign, 'img_shape'),
+                                                bool(_get(assign, 'flip', False)),
+                                                _get(assign, 'flip_direction'))
+                result['asa_correct'], result['asa_labelled'] = asa_from_assignments_counts(
+                    gt_net, list(_get(assign, 'assignments')), self._num_classes(),
+                    self.ignore_index)
+            spix = _get(data_sample, 'pred_superpixels')
             if spix is not None:
-                spix = _to_numpy(spix['data'])
+                spix = _to_numpy(_get(spix, 'data'))
                 if spix.shape != gt.shape:
-                    raise ValueError(
-                        f'pred_superpixels {spix.shape} and gt_sem_seg {gt.shape} differ '
-                        f"for {data_sample.get('img_path')}")
-                result['asa_best'], _ = asa_counts(spix, gt, ignore_index=self.ignore_index)
+                    raise ValueError(f'pred_superpixels {spix.shape} and gt_sem_seg {gt.shape} '
+                                     f'differ for {name}')
+                result['spix_asa_best'], _ = asa_counts(spix, gt, ignore_index=self.ignore_index)
                 if self.superpixel_br:
                     result['spix_br_tp'], result['spix_br_n'] = boundary_recall_counts(
                         spix, gt, r=self.br_tolerance, ignore_index=self.ignore_index)
@@ -117,8 +192,8 @@ class SuperpixelBoundaryMetric(BaseMetric):
             results (list[dict]): Per-image count dicts from :meth:`process`.
 
         Returns:
-            dict[str, float]: ``PixAcc`` and ``BR`` (and ``ASA``, ``ClsErr``, ``SpixBR`` when
-            superpixels were present), in percent.
+            dict[str, float]: ``PixAcc``, ``BR``, ``BR_paper`` (and ``ASA``, ``ClsErr`` with
+            assignments; ``SpixASA``, ``SpixBR`` with hard superpixels), in percent.
         """
         logger: MMLogger = MMLogger.get_current_instance()
         if not results:
@@ -135,12 +210,17 @@ class SuperpixelBoundaryMetric(BaseMetric):
         metrics = OrderedDict()
         metrics['PixAcc'] = ratio(total('correct', results), total('labelled', results))
         metrics['BR'] = ratio(total('br_tp', results), total('br_n', results))
-        with_spix = [row for row in results if 'asa_best' in row]
-        if with_spix:
-            spix_labelled = total('labelled', with_spix)
-            asa = ratio(total('asa_best', with_spix), spix_labelled)
+        metrics['BR_paper'] = ratio(total('brp_num', results), total('brp_den', results))
+        with_assign = [row for row in results if 'asa_correct' in row]
+        if with_assign:
+            asa = ratio(total('asa_correct', with_assign), total('asa_labelled', with_assign))
             metrics['ASA'] = asa
-            metrics['ClsErr'] = asa - ratio(total('correct', with_spix), spix_labelled)
+            metrics['ClsErr'] = asa - ratio(total('correct', with_assign),
+                                            total('labelled', with_assign))
+        with_spix = [row for row in results if 'spix_asa_best' in row]
+        if with_spix:
+            metrics['SpixASA'] = ratio(total('spix_asa_best', with_spix),
+                                       total('labelled', with_spix))
             if self.superpixel_br:
                 metrics['SpixBR'] = ratio(
                     total('spix_br_tp', with_spix), total('spix_br_n', with_spix))
@@ -149,8 +229,9 @@ class SuperpixelBoundaryMetric(BaseMetric):
         table.field_names = list(metrics.keys())
         table.add_row([f'{value:.2f}' for value in metrics.values()])
         print_log(
-            f'superpixel/boundary results ({len(results)} images, ASA on {len(with_spix)} '
-            f'with pred_superpixels, BR tolerance '
+            f'superpixel/boundary results ({len(results)} images; ASA (eq. 8) on '
+            f'{len(with_assign)} with pred_assignments, SpixASA on {len(with_spix)} with '
+            f'pred_superpixels; BR tolerance '
             f"{'round(0.0025*diag)' if self.br_tolerance is None else self.br_tolerance} px):",
             logger)
         print_log('\n' + table.get_string(), logger=logger)

@@ -54,58 +54,93 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
 
 
 def slic_reconstruction_error(features: Tensor, positions: Optional[Tensor],
-                              assignments: Sequence[Tensor], m: float, weight: Tensor,
-                              eps: float = 1e-6) -> Tensor:
-    """Eq. 4: mean over pixels of ``||x[p] - q(x, A)[p]||_2 + m ||P[p] - q(P, A)[p]||_2``.
+                              assignments: Sequence[Tensor], stride: int, m: float,
+                              valid: Tensor, eps: float = 1e-6) -> Tensor:
+    """Eq. 4: mean over valid pixels of ``||x_p - q(x, A)_p||_2 + m ||P_p - q(P, A)_p||_2``.
+
+    The hierarchy is ``A = [A(1), ..., A(stride / 2), A(s0), A(2 s0), ...]``: the levels below
+    the finest learned one are the fixed box assignments (each pixel to its own cell), so
+    superpixel downsampling through them is the mean over each ``stride x stride`` cell and
+    upsampling is nearest, i.e. ``q(x, A) = nearest_up(q(cellmean(x), learned A))``. The
+    reconstruction is computed on the cell grid and compared with every full-resolution pixel
+    of its cell (the norms are per full-resolution pixel, as in eq. 4).
 
     Args:
-        features (Tensor): (B, C, H, W) per-pixel colour (CIELAB) on the finest learned grid.
-        positions (Tensor | None): (B, 2, H, W) pixel positions P (None when ``m == 0``).
-        assignments (Sequence[Tensor]): [A(s) (B, 9, He, We), ...] finest first; (He, We) is
-            (H, W) rounded up to even.
+        features (Tensor): (B, C, H, W) per-pixel colour x (CIELAB) at full resolution.
+        positions (Tensor | None): (B, 2, H, W) pixel coordinates P = (x, y) in pixels (None
+            when ``m == 0``).
+        assignments (Sequence[Tensor]): learned [A(s0) (B, 9, He, We), A(2 s0), ...], finest
+            first; (He, We) covers the cell grid (ceil(H / stride), ceil(W / stride)), possibly
+            padded (bottom/right) to chain the levels.
+        stride (int): s0, the fine stride of the finest learned level (cell size).
         m (float): weight of the position term.
-        weight (Tensor): (B, H, W) non-negative per-pixel weights (fraction of valid image pixels);
-            the result is the weighted mean.
+        valid (Tensor): (B, H, W) bool mask of the pixels that count (not padding).
         eps (float): added under the square roots so the gradient at an exact fit is finite.
 
     Returns:
-        Tensor: scalar loss (not multiplied by lambda).
+        Tensor: scalar, the mean over the valid pixels of the batch (not multiplied by lambda).
     """
-    h, w = features.shape[-2:]
-    x = features if positions is None else torch.cat((features, positions), dim=1)
-    he, we = assignments[0].shape[-2:]
-    if (he, we) != (h, w):
-        x = F.pad(x, (0, we - w, 0, he - h), mode='replicate')
-    q = superpixel_reconstruct(x, list(assignments))[..., :h, :w]
-    x = x[..., :h, :w]
+    B, _, H, W = features.shape
+    h, w = -(-H // stride), -(-W // stride)
+    x = features if positions is None or m == 0 else torch.cat((features, positions), dim=1)
     c = features.shape[1]
-    err = ((x[:, :c] - q[:, :c]).pow(2).sum(dim=1) + eps).sqrt()
-    if positions is not None and m > 0:
-        err = err + m * ((x[:, c:] - q[:, c:]).pow(2).sum(dim=1) + eps).sqrt()
-    return (err * weight).sum() / weight.sum().clamp(min=eps)
+    with torch.no_grad():
+        # box A(1) .. A(stride/2): the mean over each cell (partial border cells: the pixels
+        # that exist)
+        cells = F.avg_pool2d(x, stride, ceil_mode=True) if stride > 1 else x
+        he, we = assignments[0].shape[-2:]
+        if (he, we) != (h, w):
+            cells = F.pad(cells, (0, we - w, 0, he - h), mode='replicate')
+    q = superpixel_reconstruct(cells, list(assignments))[..., :h, :w]
+    # nearest upsampling through the box levels, as a broadcast over the pixels of each cell
+    if (H, W) != (h * stride, w * stride):
+        x = F.pad(x, (0, w * stride - W, 0, h * stride - H))
+        valid = F.pad(valid, (0, w * stride - W, 0, h * stride - H))
+    diff = x.reshape(B, x.shape[1], h, stride, w, stride) - q[:, :, :, None, :, None]
+    sq = diff.pow(2)
+    err = (sq[:, :c].sum(dim=1) + eps).sqrt()
+    if x.shape[1] > c:
+        err = err + m * (sq[:, c:].sum(dim=1) + eps).sqrt()
+    weight = valid.reshape(B, h, stride, w, stride).to(err.dtype)
+    return (err * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def pixel_positions(batch: int, height: int, width: int, device=None) -> Tensor:
+    """P of eq. 4: the (x, y) pixel coordinates of every pixel.
+
+    Returns:
+        Tensor: (batch, 2, height, width) float32, channel 0 the column x, channel 1 the row y.
+    """
+    ys = torch.arange(height, dtype=torch.float32, device=device)
+    xs = torch.arange(width, dtype=torch.float32, device=device)
+    gy, gx = torch.meshgrid(ys, xs, indexing='ij')
+    return torch.stack((gx, gy))[None].expand(batch, -1, -1, -1)
 
 
 @MODELS.register_module()
 class SLICLoss(nn.Module):
     """The SLIC regulariser L_SLIC (eq. 4), returned as ``loss_weight * L_SLIC``.
 
-    Levels (design decision): only A(4) and A(8) are learned; A(1) and A(2) are treated as the
-    fixed regular (box) assignment of each pixel to its own stride-2 cell. With box assignments
-    superpixel downsampling is exact area averaging and upsampling is nearest-neighbour, so the
-    chain 1 -> 2 -> 4 collapses to ``avg_pool(lab, 4)``, and the loss is evaluated on the stride-4
-    grid: ``x = avg_pool4(lab(I))``, ``q = q(x, [A(4), A(8)])``. This is the part of the
-    reconstruction error that the learned assignments can change (sub-cell colour variance is a
-    constant for them), at 1/16 of the full-resolution cost.
+    ``L_SLIC = mean_p ||x_p - q(x, A)_p||_2 + m ||P_p - q(P, A)_p||_2`` over the valid
+    full-resolution pixels p of the batch, with x the CIELAB colour of pixel p, P its pixel
+    coordinates (x, y) and q(., A) the superpixel reconstruction (eq. 3) through the whole
+    hierarchy ``A = [A(1), A(2), A(4), A(8)]``.
 
-    Normalisation: the per-pixel Euclidean norms are averaged over the (valid) stride-4 pixels
-    of the batch, with CIELAB in its natural units (L in [0, 100]). Measured on CamVid images
-    (16x16-pixel coarsest superpixels): ~8 Lab units for a randomly initialised model, ~5 for the
-    regular grid; so with the paper's lambda = 0.075 (Cityscapes) / 0.05 (SUIM) the term is
-    ~0.25-0.6: below the initial cross-entropy (ln 19 = 2.9), the order of the CE late in
-    training, i.e. a regulariser, not the dominant loss.
-    Positions P are stride-4 grid coordinates divided by the coarsest seed spacing
-    (2 ** number of levels, i.e. 4 for [A(4), A(8)]), so m is in SLIC's "compactness per
-    superpixel interval" units. Padding pixels (from ``padding_size``) get zero weight.
+    Levels: only A(4) and A(8) are learned; A(1) and A(2) are the fixed box assignments of each
+    pixel to its own cell (the stem has no assignment). Then
+    ``q(x, [A1, A2, A4, A8]) = nearest_up4(q(avg_pool4(x), [A4, A8]))``: the reconstruction is
+    computed on the stride-4 grid, broadcast to full resolution, and the Euclidean norms are
+    taken per full-resolution pixel (one full-resolution norm of 3 or 5 channels; no
+    full-resolution q). The norm is not squared, so the within-cell colour spread does depend on
+    the reconstruction and is part of the loss, exactly as in eq. 4.
+
+    Normalisation (documented deviation): the paper writes a sum over pixels; this is the mean
+    over the valid (non-padding) full-resolution pixels of the batch, so lambda does not depend
+    on the crop size or the batch size. CIELAB in its natural units (L in [0, 100]); P in
+    pixels, so ``m`` is the weight of one pixel of displacement against one Lab unit.
+    Padding pixels (``valid`` False) are excluded from the mean; in the reconstruction, cells of
+    the assignment grid beyond the image (when the neck padded it to chain the levels) repeat
+    the last image cells.
 
     Args:
         loss_weight (float): lambda (>= 0). Default: 0.075.
@@ -137,39 +172,33 @@ class SLICLoss(nn.Module):
             image (Tensor): (B, 3, H, W) un-normalised RGB in [0, 255].
             assignments (list[Tensor]): [A(4), A(8), ...] finest first, (B, 9, He, We) each.
             fine_size (Sequence[int]): true (h, w) of the finest learned grid (stride s =
-                ceil(H / h)).
-            valid (Tensor, optional): (B, H, W) bool/float mask of real (non-padding) pixels.
+                H / h rounded, with ceil(H / s) = h).
+            valid (Tensor, optional): (B, H, W) bool/float mask of real (non-padding) pixels;
+                None: all pixels count.
 
         Returns:
             Tensor: scalar ``loss_weight * L_SLIC``.
         """
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f'SLICLoss: image must be (B, 3, H, W) RGB, got '
+                             f'{tuple(image.shape)}')
         h, w = int(fine_size[0]), int(fine_size[1])
-        H, W = image.shape[-2:]
-        stride = int(round(H / h))
+        B, _, H, W = image.shape
+        stride = int(round(H / h)) if h > 0 else 0
         if stride < 1 or (H + stride - 1) // stride != h or (W + stride - 1) // stride != w:
             raise ValueError(f'SLICLoss: image {H}x{W} does not map to the finest assignment '
                              f'grid {h}x{w} by an integer stride')
-        with torch.no_grad(), torch.autocast(device_type=image.device.type, enabled=False):
-            lab = rgb_to_lab(image.float() / 255.0)
-            if stride > 1:
-                lab = F.avg_pool2d(lab, stride, ceil_mode=True)
-            if valid is None:
-                weight = lab.new_ones(lab.shape[0], h, w)
-            else:
-                weight = valid.to(lab.dtype)[:, None]
-                if stride > 1:
-                    weight = F.avg_pool2d(weight, stride, ceil_mode=True)
-                weight = weight[:, 0]
-            positions = None
-            if self.m > 0:
-                scale = float(2**len(assignments))
-                ys = torch.arange(h, dtype=lab.dtype, device=lab.device) / scale
-                xs = torch.arange(w, dtype=lab.dtype, device=lab.device) / scale
-                gy, gx = torch.meshgrid(ys, xs, indexing='ij')
-                positions = torch.stack((gy, gx))[None].expand(lab.shape[0], -1, -1, -1)
+        if valid is None:
+            valid = torch.ones(B, H, W, dtype=torch.bool, device=image.device)
+        elif tuple(valid.shape) != (B, H, W):
+            raise ValueError(f'SLICLoss: valid mask {tuple(valid.shape)} must be (B, H, W) = '
+                             f'{(B, H, W)}')
         # float32 (also under AMP): Lab differences of a few units need more than fp16
         with torch.autocast(device_type=image.device.type, enabled=False):
+            with torch.no_grad():
+                lab = rgb_to_lab(image.float() / 255.0)
+                positions = pixel_positions(B, H, W, image.device) if self.m > 0 else None
             assignments = [a.float() for a in assignments]
-            loss = slic_reconstruction_error(lab, positions, assignments, self.m, weight,
-                                             self.eps)
+            loss = slic_reconstruction_error(lab, positions, assignments, stride, self.m,
+                                             valid.bool(), self.eps)
         return self.loss_weight * loss

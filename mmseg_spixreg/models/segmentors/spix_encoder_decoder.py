@@ -1,35 +1,66 @@
-"""EncoderDecoder that also returns the hard superpixels of an HCFCN head (`pred_superpixels`)."""
-from typing import List, Optional
+"""EncoderDecoder that also returns the superpixels of an HCFCN model (hard ids + soft A(s))."""
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
+from mmengine.structures import BaseDataElement, PixelData
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 
+class SpixInference(NamedTuple):
+    """What :meth:`SpixEncoderDecoder.inference` returns (on the padded network input grid).
+
+    Attributes:
+        seg_logits (Tensor): (B, C, H, W) logits, as mmseg's ``inference`` returns them.
+        superpixels (Tensor | None): (B, H, W) int64 hard superpixel ids (None: the head has
+            none).
+        assignments (list[Tensor] | None): the learned [A(4) (B, 9, H4, W4), A(8) ...], finest
+            first, on the (padded) network input grid (None: no superpixel head, or slide
+            inference, whose windows have no common hierarchy).
+        levels (tuple[int] | None): the fine stride of each assignment, e.g. (4, 8).
+    """
+    seg_logits: Tensor
+    superpixels: Optional[Tensor] = None
+    assignments: Optional[List[Tensor]] = None
+    levels: Optional[Tuple[int, ...]] = None
+
+
 @MODELS.register_module()
 class SpixEncoderDecoder(EncoderDecoder):
-    """mmseg's ``EncoderDecoder`` + ``pred_superpixels`` at test time + build-time checks.
+    """mmseg's ``EncoderDecoder`` + the model's superpixels in the predictions + build checks.
 
-    Why a segmentor subclass (and not only a head hook): a decode head's ``predict`` must return
-    the logits tensor that ``EncoderDecoder.inference``/``postprocess_result`` consume, and it
-    never sees the data samples; the padding removal, flip and resize to ``ori_shape`` happen in
-    the segmentor. HCFCNHead therefore stays a plain ``BaseDecodeHead`` (it also runs in a stock
-    ``EncoderDecoder``, without ``pred_superpixels``), and this class:
+    The superpixel maps travel as return values, following mmseg's pattern for models with
+    other outputs (``DepthEstimator``): :meth:`encode_decode`, :meth:`whole_inference`,
+    :meth:`slide_inference` and :meth:`inference` return a :class:`SpixInference` (logits +
+    hard superpixels + assignments) and :meth:`postprocess_result` turns it into data samples.
+    HCFCNHead stays a plain ``BaseDecodeHead`` (it also runs in a stock ``EncoderDecoder``,
+    without these fields). Each ``SegDataSample`` gets, besides ``pred_sem_seg``/``seg_logits``:
 
-    * checks at build time that the neck's assignment levels equal the head's (ValueError);
-    * in ``whole``/``slide`` inference also asks the head for its hard superpixels (slide: ids of
-      each window are offset to stay unique, later windows overwrite overlaps);
-    * after mmseg's ``postprocess_result`` attaches ``pred_superpixels = PixelData(data=LongTensor
-      (1, H, W))`` with exactly the geometry of ``pred_sem_seg`` (padding removed, flipped back,
-      nearest-resized to ``ori_shape``).
+    * ``pred_superpixels = PixelData(data=LongTensor (1, H, W))``: hard superpixel ids (argmax
+      of each level's assignment followed down the hierarchy), with exactly the geometry of
+      ``pred_sem_seg`` (padding removed, flipped back, nearest-resized to ``ori_shape``). In
+      slide mode the ids of each window are offset to stay unique (later windows overwrite
+      overlaps).
+    * ``pred_assignments = BaseDataElement(assignments=[A(4) (1, 9, h4, w4), A(8) (1, 9, h8,
+      w8)], metainfo=dict(levels, img_shape, flip, flip_direction))`` (whole mode only): the
+      model's soft assignments, for ASA by eq. 8. They stay in the *network's* geometry: an
+      assignment relates a pixel to the 3x3 seeds of a fixed grid, so it cannot be flipped back
+      or resized onto the original image's grid. ``img_shape`` is the network input without
+      batch padding (the test pipeline's resized image), ``flip``/``flip_direction`` that of
+      the input; the metric brings the ground truth into this geometry (nearest resize to
+      ``img_shape``, then flip). Padding is removed down to the smallest grid the hierarchy
+      allows (A(4) of ``4 * ceil(h / 16)`` rows for [A4, A8]: the image padded to a multiple of
+      16, what the configs' ``test_cfg.size_divisor=16`` gives anyway); only a batch padded
+      further (images of different sizes in one batch) loses the seeds beyond that grid.
 
-    For test-time augmentation use :class:`SpixSegTTAModel` (it states which view's superpixels
-    the merged prediction keeps; mmseg's ``SegTTAModel`` keeps whatever its last view carried).
-    Models whose decode head has no ``predict_superpixels`` behave exactly as ``EncoderDecoder``.
+    Also checks at build time that the neck's assignment levels equal the head's and that slide
+    windows cover the image (ValueError). For test-time augmentation use
+    :class:`SpixSegTTAModel`. Models whose decode head has no ``predict_superpixels`` behave
+    exactly as ``EncoderDecoder``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -52,30 +83,41 @@ class SpixEncoderDecoder(EncoderDecoder):
                     'slide inference needs test_cfg crop_size=(h, w) and stride=(h, w) with '
                     f'1 <= stride <= crop_size (windows must cover the image), got crop_size='
                     f'{crop}, stride={stride}; set model.test_cfg.stride')
-        self._superpixels: Optional[Tensor] = None
 
     @property
     def with_superpixels(self) -> bool:
         return hasattr(self.decode_head, 'predict_superpixels')
 
-    def _encode_decode_superpixels(self, inputs: Tensor, batch_img_metas: List[dict]):
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
+        """Logits, hard superpixels and assignments of ``inputs``.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W).
+            batch_img_metas (list[dict]): image meta infos.
+
+        Returns:
+            SpixInference: logits (B, C, H, W) (+ superpixels (B, H, W) and the neck's
+            assignments when the head has superpixels).
+        """
         x = self.extract_feat(inputs)
         seg_logits = self.decode_head.predict(x, batch_img_metas, self.test_cfg)
-        spix = self.decode_head.predict_superpixels(x, batch_img_metas) \
-            if self.with_superpixels else None
-        return seg_logits, spix
-
-    def whole_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """As mmseg's; keeps the (B, H, W) superpixels for :meth:`predict`."""
         if not self.with_superpixels:
-            return super().whole_inference(inputs, batch_img_metas)
-        seg_logits, self._superpixels = self._encode_decode_superpixels(inputs, batch_img_metas)
-        return seg_logits
+            return SpixInference(seg_logits)
+        spix = self.decode_head.predict_superpixels(x, batch_img_metas)
+        return SpixInference(seg_logits, spix, [a.detach() for a in x.assignments],
+                             tuple(x.levels))
 
-    def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """mmseg's sliding-window inference, also assembling window superpixels."""
-        if not self.with_superpixels:
-            return super().slide_inference(inputs, batch_img_metas)
+    def whole_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
+        """As mmseg's: :meth:`encode_decode` on the whole image."""
+        return self.encode_decode(inputs, batch_img_metas)
+
+    def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
+        """mmseg's sliding-window inference, also assembling window superpixels.
+
+        Returns:
+            SpixInference: averaged logits and window-offset superpixel ids; no assignments
+            (the windows have no common hierarchy, so ASA by eq. 8 is not defined here).
+        """
         h_stride, w_stride = self.test_cfg.stride
         h_crop, w_crop = self.test_cfg.crop_size
         batch_size, _, h_img, w_img = inputs.size()
@@ -83,7 +125,8 @@ class SpixEncoderDecoder(EncoderDecoder):
         w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
         preds = inputs.new_zeros((batch_size, self.out_channels, h_img, w_img))
         count_mat = inputs.new_zeros((batch_size, 1, h_img, w_img))
-        spix = torch.zeros((batch_size, h_img, w_img), dtype=torch.long, device=inputs.device)
+        spix = torch.zeros((batch_size, h_img, w_img), dtype=torch.long, device=inputs.device) \
+            if self.with_superpixels else None
         offset = 0
         for h_idx in range(h_grids):
             for w_idx in range(w_grids):
@@ -95,35 +138,64 @@ class SpixEncoderDecoder(EncoderDecoder):
                 x1 = max(x2 - w_crop, 0)
                 crop_img = inputs[:, :, y1:y2, x1:x2]
                 batch_img_metas[0]['img_shape'] = crop_img.shape[2:]
-                crop_logit, crop_spix = self._encode_decode_superpixels(crop_img, batch_img_metas)
-                preds += F.pad(crop_logit, (int(x1), int(preds.shape[3] - x2), int(y1),
-                                            int(preds.shape[2] - y2)))
+                crop = self.encode_decode(crop_img, batch_img_metas)
+                preds += F.pad(crop.seg_logits, (int(x1), int(preds.shape[3] - x2), int(y1),
+                                                 int(preds.shape[2] - y2)))
                 count_mat[:, :, y1:y2, x1:x2] += 1
-                spix[:, y1:y2, x1:x2] = crop_spix + offset
-                offset += int(crop_spix.max()) + 1
+                if spix is not None:
+                    spix[:, y1:y2, x1:x2] = crop.superpixels + offset
+                    offset += int(crop.superpixels.max()) + 1
         assert (count_mat == 0).sum() == 0
-        self._superpixels = spix
-        return preds / count_mat
+        return SpixInference(preds / count_mat, spix)
+
+    def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
+        """mmseg's whole/slide dispatch (and its checks), returning :class:`SpixInference`."""
+        return super().inference(inputs, batch_img_metas)
+
+    def postprocess_result(self, outputs: Union[SpixInference, Tensor],
+                           data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's ``postprocess_result`` + ``pred_superpixels`` and ``pred_assignments``.
+
+        Args:
+            outputs (SpixInference | Tensor): what :meth:`inference` returned (a plain logits
+                tensor is post-processed exactly as by ``EncoderDecoder``).
+            data_samples (list[SegDataSample], optional): with metainfo.
+
+        Returns:
+            list[SegDataSample]: ``pred_sem_seg``, ``seg_logits`` (+ ``pred_superpixels``,
+            ``pred_assignments`` when the model has them).
+        """
+        if isinstance(outputs, Tensor):
+            return super().postprocess_result(outputs, data_samples)
+        only_prediction = data_samples is None
+        if only_prediction:
+            data_samples = [SegDataSample() for _ in range(outputs.seg_logits.shape[0])]
+        results = super().postprocess_result(outputs.seg_logits, data_samples)
+        if outputs.superpixels is not None:
+            self.postprocess_superpixels(outputs.superpixels, results, only_prediction)
+        if outputs.assignments is not None:
+            self.postprocess_assignments(outputs.assignments, outputs.levels,
+                                         tuple(outputs.seg_logits.shape[-2:]), results,
+                                         only_prediction)
+        return results
 
     def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
-        """mmseg's predict; adds ``pred_superpixels`` when the head provides superpixels.
+        """mmseg's predict (``inference`` + ``postprocess_result``).
 
         Args:
             inputs (Tensor): (B, 3, H, W).
             data_samples (list[SegDataSample], optional): with metainfo.
 
         Returns:
-            list[SegDataSample]: ``pred_sem_seg``, ``seg_logits`` and ``pred_superpixels``.
+            list[SegDataSample]: ``pred_sem_seg``, ``seg_logits`` (+ ``pred_superpixels`` and,
+            in whole mode, ``pred_assignments``).
         """
-        self._superpixels = None
-        try:
-            results = super().predict(inputs, data_samples)
-            spix = self._superpixels
-        finally:
-            self._superpixels = None
-        if spix is not None:
-            self.postprocess_superpixels(spix, results, data_samples is None)
-        return results
+        return super().predict(inputs, data_samples)
+
+    @staticmethod
+    def _padding(meta: dict) -> Sequence[int]:
+        return meta['img_padding_size'] if 'img_padding_size' in meta else \
+            meta.get('padding_size', [0] * 4)
 
     def postprocess_superpixels(self, spix: Tensor, results: SampleList,
                                 only_prediction: bool) -> SampleList:
@@ -139,9 +211,7 @@ class SpixEncoderDecoder(EncoderDecoder):
             s = spix[i:i + 1]
             if not only_prediction:
                 meta = sample.metainfo
-                padding = meta['img_padding_size'] if 'img_padding_size' in meta else \
-                    meta.get('padding_size', [0] * 4)
-                left, right, top, bottom = padding
+                left, right, top, bottom = self._padding(meta)
                 s = s[:, top:H - bottom, left:W - right]
                 if meta.get('flip', None):
                     s = s.flip(dims=(2, ) if meta.get('flip_direction') == 'horizontal' else
@@ -149,4 +219,43 @@ class SpixEncoderDecoder(EncoderDecoder):
                 s = F.interpolate(s[None].double(), size=tuple(meta['ori_shape'][:2]),
                                   mode='nearest')[0].long()
             sample.set_data({'pred_superpixels': PixelData(data=s)})
+        return results
+
+    def postprocess_assignments(self, assignments: List[Tensor], levels: Sequence[int],
+                                input_size: Tuple[int, int], results: SampleList,
+                                only_prediction: bool) -> SampleList:
+        """Attach each image's assignments as ``pred_assignments`` (network geometry).
+
+        Args:
+            assignments (list[Tensor]): [A(s) (B, 9, H_s, W_s)] finest first, on the padded
+                network input grid (B, 3, H, W) with ``H_s = H / s``.
+            levels (Sequence[int]): fine stride s of each assignment.
+            input_size (tuple[int, int]): (H, W) of the (padded) network input.
+            results (list[SegDataSample]): samples to attach ``pred_assignments`` to.
+            only_prediction (bool): no metainfo was given (nothing is cropped).
+        """
+        top_stride = 2 * int(levels[-1])
+        for i, sample in enumerate(results):
+            (h, w), flip, direction = input_size, False, None
+            if not only_prediction:
+                meta = sample.metainfo
+                left, right, top, bottom = self._padding(meta)
+                if left or top:
+                    raise ValueError('pred_assignments: the network input was padded on the '
+                                     f'left/top (padding {[left, right, top, bottom]}); '
+                                     'assignments can only be cropped at the bottom/right')
+                h, w = h - bottom, w - right
+                flip = bool(meta.get('flip', False))
+                direction = meta.get('flip_direction') if flip else None
+            # the smallest grid of the hierarchy that covers the unpadded input
+            gh, gw = -(-h // top_stride) * top_stride, -(-w // top_stride) * top_stride
+            per_level = [a[i:i + 1, :, :gh // s, :gw // s].float()
+                         for a, s in zip(assignments, levels)]
+            sample.set_data({
+                'pred_assignments':
+                BaseDataElement(
+                    assignments=per_level,
+                    metainfo=dict(levels=tuple(int(s) for s in levels), img_shape=(h, w),
+                                  flip=flip, flip_direction=direction))
+            })
         return results
