@@ -73,8 +73,9 @@ test_dataloader = dict(
         ann_file='splits/test.txt',
         data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
         pipeline=test_pipeline))
-# mIoU + pixel accuracy, boundary recall, ASA and classification error (ASA only for models that
-# output `pred_superpixels`, i.e. HCFCN; stock segmentors get PixAcc and BR).
+# mIoU + pixel accuracy, boundary recall (BR: Stutz, BR_paper: eq. 7), ASA (eq. 8, from the
+# model's `pred_assignments`), classification error and the hard superpixels' SpixASA / SpixBR
+# (HCFCN models only; stock segmentors get PixAcc, BR and BR_paper).
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='SuperpixelBoundaryMetric')

@@ -1,6 +1,8 @@
 # Paper optimisation: Adam, lr 5e-4 (no decay is stated: constant lr), validation once per
-# epoch and the best-validation-mIoU checkpoint kept. Epoch budgets are expressed in
-# iterations by the dataset-specific schedules (adam_5e-4_<dataset>_<N>e.py).
+# epoch and the checkpoint with the highest validation pixel accuracy kept (the paper returns
+# "the model with the highest validation accuracy"; aAcc of mmseg's IoUMetric = PixAcc).
+# Epoch budgets are expressed in iterations by the dataset-specific schedules
+# (adam_5e-4_<dataset>_<N>e.py).
 optimizer = dict(type='Adam', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.0)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 param_scheduler = []
@@ -15,7 +17,7 @@ default_hooks = dict(
         type='CheckpointHook',
         by_epoch=False,
         interval=100,
-        save_best='mIoU',
+        save_best='aAcc',
         rule='greater',
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
