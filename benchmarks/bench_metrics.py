@@ -1,5 +1,5 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-"""Throughput of SuperpixelBoundaryMetric (BR + ASA) vs mmseg's IoUMetric on CamVid val.
+"""Throughput of SuperpixelBoundaryMetric (BR, BR_paper, ASA eq. 8, SpixASA, SpixBR) vs mmseg's IoUMetric on CamVid val.
 
 Both metrics see the same 101 CamVid val images (480x360) as data samples in the form mmengine's
 Evaluator hands them over (dicts of tensors):
@@ -7,7 +7,9 @@ Evaluator hands them over (dicts of tensors):
 * ``gt_sem_seg``: the fine labels, void 11 -> 255;
 * ``pred_sem_seg``: an oracle prediction, the ground truth shifted by ``--shift`` px (void -> 0);
 * ``pred_superpixels``: hard superpixels of a stride-4 hierarchy stand-in, a regular grid of
-  ``--cell`` x ``--cell`` cells (ids like an HCFCN model's finest learned level).
+  ``--cell`` x ``--cell`` cells (ids like an HCFCN model's finest learned level);
+* ``pred_assignments``: random soft [A4, A8] on the 92x120 / 46x60 grids of a 360x480 input
+  (the model's assignments, for ASA by eq. 8).
 
 Timed: ``process`` over all samples + ``compute_metrics``, best of ``--repeat`` runs. Prints
 per-image times and the throughput ratio SuperpixelBoundaryMetric / IoUMetric (with and without
@@ -30,6 +32,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+def random_assignment(h: int, w: int, generator: torch.Generator) -> torch.Tensor:
+    """(1, 9, h, w) soft assignment: softmax of random logits over the in-map seeds."""
+    from mmseg_spixreg.ops import valid_seed_mask
+    logits = torch.randn(1, 9, h, w, generator=generator) * 2
+    return logits.masked_fill(~valid_seed_mask(h, w), float('-inf')).softmax(1)
+
+
 def load_samples(camvid: str, shift: int, cell: int, with_superpixels: bool = True):
     label_dir = osp.join(camvid, 'valannot')
     if not osp.isdir(label_dir):
@@ -49,6 +58,12 @@ def load_samples(camvid: str, shift: int, cell: int, with_superpixels: bool = Tr
             ys, xs = np.mgrid[0:h, 0:w]
             spix = (ys // cell) * ((w + cell - 1) // cell) + xs // cell
             sample['pred_superpixels'] = dict(data=torch.from_numpy(spix)[None])
+            g = torch.Generator().manual_seed(len(samples))
+            h4, w4 = 4 * -(-h // 16), 4 * -(-w // 16)
+            sample['pred_assignments'] = dict(
+                assignments=[random_assignment(h4, w4, g),
+                             random_assignment(h4 // 2, w4 // 2, g)],
+                img_shape=(h, w), flip=False, flip_direction=None, levels=(4, 8))
         samples.append(sample)
     return samples
 
@@ -82,7 +97,9 @@ def main():
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     samples = load_samples(args.camvid, args.shift, args.cell)
-    samples_plain = [{k: v for k, v in s.items() if k != 'pred_superpixels'} for s in samples]
+    samples_plain = [{k: v for k, v in s.items() if k not in ('pred_superpixels',
+                                                               'pred_assignments')}
+                     for s in samples]
     n = len(samples)
     meta = dict(classes=tuple(str(i) for i in range(11)))
 
@@ -99,9 +116,9 @@ def main():
           f'{args.cell}x{args.cell} grid superpixels, best of {args.repeat}, 1 thread')
     print(f'  IoUMetric                                : {1e3 * t_iou / n:7.2f} ms/img  '
           f'({n / t_iou:7.1f} img/s)')
-    print(f'  SuperpixelBoundaryMetric (BR, ASA, SpixBR): {1e3 * t_full / n:7.2f} ms/img  '
+    print(f'  SuperpixelBoundaryMetric (all keys)      : {1e3 * t_full / n:7.2f} ms/img  '
           f'({n / t_full:7.1f} img/s)')
-    print(f'  SuperpixelBoundaryMetric (no superpixels) : {1e3 * t_plain / n:7.2f} ms/img  '
+    print(f'  SuperpixelBoundaryMetric (no superpixels): {1e3 * t_plain / n:7.2f} ms/img  '
           f'({n / t_plain:7.1f} img/s)')
     print(f'  throughput ratio SuperpixelBoundaryMetric / IoUMetric: {t_iou / t_full:.2f} with '
           f'superpixels, {t_iou / t_plain:.2f} without (time ratio {t_full / t_iou:.2f} / '

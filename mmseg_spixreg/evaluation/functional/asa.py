@@ -198,13 +198,16 @@ def asa_from_assignments_counts(gt, assignments: Sequence[torch.Tensor], num_cla
     if n == 0:
         return 0, 0
     h4, w4 = expected
-    y = torch.zeros(1, num_classes, 4 * h4, 4 * w4, dtype=torch.float64)
-    y[0, :, :H, :W] = F.one_hot(gt.clamp(0, num_classes - 1), num_classes).permute(
-        2, 0, 1).double() * labelled
-    # box A(1), A(2): the mean over each 4x4 cell; eq. 3 through the learned levels
-    q = superpixel_reconstruct(F.avg_pool2d(y, 4), levels)
-    pred = q[0].argmax(dim=0).repeat_interleave(4, 0).repeat_interleave(4, 1)[:H, :W]
-    correct = int(((pred == gt) & labelled).sum())
+    # box A(1), A(2): the mean over each 4x4 cell of the one-hot labels = class counts / 16
+    rows, cols = torch.nonzero(labelled, as_tuple=True)
+    labels = gt[rows, cols]
+    cell = (rows // 4) * w4 + cols // 4
+    counts = torch.bincount(cell * num_classes + labels, minlength=h4 * w4 * num_classes)
+    y4 = (counts.double() / 16.0).view(h4, w4, num_classes).permute(2, 0, 1)[None]
+    # eq. 3 through the learned levels; argmax per cell, broadcast to the cell's pixels
+    q = superpixel_reconstruct(y4.contiguous(), levels)
+    cell_pred = q[0].argmax(dim=0).reshape(-1)
+    correct = int((cell_pred[cell] == labels).sum())
     return correct, n
 
 
