@@ -61,6 +61,9 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
                              f'0..255 (RGB), got {superpixel_color!r}')
         super().__init__(name, image, vis_backends, save_dir, classes, palette, dataset_name,
                          alpha, **kwargs)
+        # mmseg 1.2.2's constructor passes (palette, classes) to set_dataset_meta(classes,
+        # palette, ...), i.e. swapped: set them again in the right order.
+        self.set_dataset_meta(classes, palette, dataset_name)
         self.draw_superpixels = draw_superpixels
         self.superpixel_color = tuple(int(c) for c in color)
 
