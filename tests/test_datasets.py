@@ -153,3 +153,121 @@ def test_cityscapes_coarse_config_reads_converter_output(tmp_path):
     fine_cfg = Config.fromfile(osp.join(CFG_DIR, 'cityscapes_1024x512.py'))
     fine_train = build(fine_cfg.train_dataloader.dataset, data_root=out)
     assert fine_train[0]['data_samples'].seg_map_path.endswith('_gtFine_labelTrainIds.png')
+
+
+# --- missing data: what is missing and the README command that makes it -------------------------
+
+DATASET_CONFIGS = ['camvid', 'camvid_coarse', 'cityscapes_1024x512', 'cityscapes_coarse_1024x512',
+                   'suim', 'suim_coarse']
+
+
+def _readme_data_section():
+    text = open(osp.join(ROOT, 'README.md')).read()
+    section = text.split('\n## Data\n', 1)[1].split('\n## ', 1)[0]
+    return ' '.join(section.split())
+
+
+def _expected_steps(name, split):
+    """The instructions each data set's error must give (as README's Data section has them)."""
+    coarse_train = split == 'train' and name.endswith('coarse')
+    if name.startswith('camvid'):
+        if coarse_train:
+            return ['python tools/dataset_converters/make_coarse_labels.py '
+                    '../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot '
+                    '--erode 12 --ignore-index 11 255']
+        return ['../shared/data/camvid']
+    if name.startswith('suim'):
+        steps = ['python tools/dataset_converters/suim.py SUIM_ROOT data/suim']
+        if coarse_train:
+            steps.append('python tools/dataset_converters/make_coarse_labels.py '
+                         'data/suim/ann_dir/train_val data/suim/ann_dir_coarse_n12/train_val '
+                         '--erode 12')
+        return steps
+    return ['python tools/dataset_converters/cityscapes_coarse.py CITYSCAPES_ROOT '
+            'data/cityscapes_1024x512']
+
+
+@pytest.mark.parametrize('name', DATASET_CONFIGS)
+def test_missing_data_names_what_is_missing_and_the_converter(name, tmp_path, monkeypatch):
+    """Every data set, train / val / test dataloader, on a machine without the data."""
+    monkeypatch.chdir(tmp_path)  # the configs' relative paths point at nothing here
+    cfg = Config.fromfile(osp.join(CFG_DIR, f'{name}.py'))
+    readme = _readme_data_section()
+    for split in ('train', 'val', 'test'):
+        with pytest.raises(FileNotFoundError) as err:
+            build(cfg[f'{split}_dataloader'].dataset)
+        msg = str(err.value)
+        assert 'data not found' in msg and 'does not exist' in msg, msg
+        assert 'Failed to load' not in msg
+        # the first missing thing is named with the working directory it is relative to
+        assert str(tmp_path) in msg
+        for step in _expected_steps(name, split):
+            assert step in msg, (split, msg)
+            assert step in readme, f'README Data section lacks {step!r}'
+        if len(_expected_steps(name, split)) == 2:  # steps in the order they must run
+            first, second = _expected_steps(name, split)
+            assert msg.index(first) < msg.index(second)
+
+
+def test_missing_label_folder_split_file_and_empty_folder(tmp_path):
+    """Images present, coarse labels not made yet; a split file missing; an empty folder."""
+    img_dir = tmp_path / 'train'
+    img_dir.mkdir()
+    cv2.imwrite(str(img_dir / 'a.png'), np.zeros((8, 8, 3), np.uint8))
+    cfg = Config.fromfile(osp.join(CFG_DIR, 'camvid_coarse.py'))
+    ds = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds.data_prefix = dict(img_path=str(img_dir), seg_map_path=str(tmp_path / 'n12/trainannot'))
+    with pytest.raises(FileNotFoundError) as err:
+        build(ds)
+    msg = str(err.value)
+    assert f"label folder '{tmp_path}/n12/trainannot' (data_prefix.seg_map_path) does not " \
+        'exist' in msg
+    assert 'image folder' not in msg  # it exists
+    assert 'make_coarse_labels.py ../shared/data/camvid/trainannot' in msg
+    # the same folder with its labels loads
+    (tmp_path / 'n12/trainannot').mkdir(parents=True)
+    assert len(build(ds)) == 1
+    # an empty image folder is an error too (mmseg: an empty data set that fails later)
+    os.remove(img_dir / 'a.png')
+    with pytest.raises(FileNotFoundError, match=r"has no image ending in '\.png'"):
+        build(ds)
+    # SUIM: data root present, split file missing
+    suim = Config.fromfile(osp.join(CFG_DIR, 'suim.py')).val_dataloader.dataset
+    (tmp_path / 'suim/img_dir/train_val').mkdir(parents=True)
+    (tmp_path / 'suim/ann_dir/train_val').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError) as err:
+        build(suim, data_root=str(tmp_path / 'suim'))
+    assert f"split file '{tmp_path}/suim/splits/val.txt' (ann_file) does not exist" in \
+        str(err.value)
+    (tmp_path / 'suim/splits').mkdir()
+    (tmp_path / 'suim/splits/val.txt').write_text('')
+    with pytest.raises(FileNotFoundError, match='lists no image'):
+        build(suim, data_root=str(tmp_path / 'suim'))
+    with pytest.raises(ValueError, match='prepare_hint must be'):
+        build(suim, data_root=str(tmp_path / 'suim'), prepare_hint=[])
+
+
+def test_headline_train_command_without_cityscapes(tmp_path):
+    """`python tools/train.py configs/hcfcn_r34_cityscapes_coarse.py` where there is no data."""
+    from conftest import run_tool
+    with pytest.raises(AssertionError) as err:  # run_tool: the command failed
+        run_tool([osp.join(ROOT, 'tools', 'train.py'),
+                  osp.join(ROOT, 'configs', 'hcfcn_r34_cityscapes_coarse.py'),
+                  '--work-dir', str(tmp_path / 'work')], cwd=str(tmp_path), timeout=300)
+    out = str(err.value)
+    assert 'FileNotFoundError: SpixCityscapesDataset: data not found' in out, out[-3000:]
+    assert "data root 'data/cityscapes_1024x512/' (data_root) does not exist" in out
+    assert 'python tools/dataset_converters/cityscapes_coarse.py CITYSCAPES_ROOT ' \
+        'data/cityscapes_1024x512' in out
+    assert 'Failed to load `ann_file`' not in out
+
+
+def test_annotation_steps_pass_a_bare_image():
+    """What mmseg's inference APIs feed the test pipeline: an image without seg_map_path."""
+    from mmseg_spixreg.datasets import CheckSegLabels, LoadSegAnnotations
+    bare = dict(img=np.zeros((4, 6, 3), np.uint8), img_shape=(4, 6), ori_shape=(4, 6))
+    assert LoadSegAnnotations()(dict(bare)).keys() == bare.keys()
+    assert CheckSegLabels(num_classes=3, check_size=True)(dict(bare)).keys() == bare.keys()
+    # with a label file, a CheckSegLabels placed before the loader is still an error
+    with pytest.raises(ValueError, match='put it after'):
+        CheckSegLabels(num_classes=3)(dict(bare, seg_map_path='/x/label.png'))
