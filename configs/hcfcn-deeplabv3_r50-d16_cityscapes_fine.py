@@ -11,7 +11,7 @@ _base_ = [
     './_base_/default_runtime.py', './_base_/schedules/adam_5e-4_cityscapes_50e.py'
 ]
 train_dataloader = dict(batch_size=8)
-# test-time augmentation that keeps pred_superpixels (for ASA)
+# test-time augmentation that keeps pred_superpixels and pred_assignments (SpixASA, ASA eq. 8)
 tta_model = dict(type='SpixSegTTAModel')
 norm_cfg = dict(type='BN', requires_grad=True)
 levels = (4, 8)

@@ -7,5 +7,5 @@ _base_ = [
 ]
 # the schedule's epochs -> iterations conversion assumes batch 8
 train_dataloader = dict(batch_size=8)
-# test-time augmentation that keeps pred_superpixels (for ASA)
+# test-time augmentation that keeps pred_superpixels and pred_assignments (SpixASA, ASA eq. 8)
 tta_model = dict(type='SpixSegTTAModel')

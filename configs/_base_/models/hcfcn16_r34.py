@@ -4,7 +4,8 @@
 # The SLIC regulariser is OFF here (lambda = loss_slic.loss_weight = 0): the regularized configs
 # (configs/hcfcn_r34_*.py) set lambda; m (position weight) is 0 as in the paper.
 # SpixSegDataPreProcessor keeps the un-normalised image for L_SLIC; SpixEncoderDecoder adds
-# `pred_superpixels` to the predictions (for ASA) and checks neck/head levels at build time.
+# `pred_superpixels` (hard ids, SpixASA) and `pred_assignments` (soft A(4), A(8), ASA by eq. 8) to
+# the predictions and checks neck/head levels at build time.
 _base_ = ['./fcn16_r34.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 levels = (4, 8)
