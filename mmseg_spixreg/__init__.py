@@ -5,10 +5,11 @@ transforms, hooks), so a config only needs::
 
     custom_imports = dict(imports=['mmseg_spixreg'], allow_failed_imports=False)
 """
-from .utils import register_trusted_local_checkpoint_loader
+from .utils import register_safe_checkpoint_loaders
 from .version import __version__
 
-register_trusted_local_checkpoint_loader()
+# every mmengine checkpoint loader unpickles weights-only with an allow-list (README "Reliability")
+register_safe_checkpoint_loaders()
 
 from . import datasets, engine, evaluation, models, ops, visualization  # noqa: E402,F401
 

@@ -15,7 +15,7 @@ from mmseg.registry import RUNNERS
 from mmseg.utils import register_all_modules
 
 import mmseg_spixreg  # noqa: F401  (registers the plug-in's modules)
-from mmseg_spixreg.utils import setup_cpu_distributed
+from mmseg_spixreg.utils import distributed_teardown, setup_cpu_distributed
 
 
 def parse_args():
@@ -114,4 +114,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # every rank destroys its process group before the interpreter exits: a gloo group left
+    # alive at shutdown can abort the process after the work is done (README "Reliability")
+    with distributed_teardown():
+        main()

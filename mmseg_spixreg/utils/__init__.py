@@ -1,7 +1,11 @@
-from .checkpoint import load_from_local_trusted, register_trusted_local_checkpoint_loader
-from .dist import setup_cpu_distributed
+from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError, atomic_write_bytes,
+                         checkpoint_safe_globals, load_from_local_safe, load_from_local_trusted,
+                         register_safe_checkpoint_loaders,
+                         register_trusted_local_checkpoint_loader)
+from .dist import distributed_teardown, setup_cpu_distributed
 
 __all__ = [
-    'load_from_local_trusted', 'register_trusted_local_checkpoint_loader',
-    'setup_cpu_distributed'
+    'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'atomic_write_bytes', 'checkpoint_safe_globals',
+    'load_from_local_safe', 'register_safe_checkpoint_loaders', 'distributed_teardown',
+    'setup_cpu_distributed', 'load_from_local_trusted', 'register_trusted_local_checkpoint_loader'
 ]

@@ -1,27 +1,142 @@
-"""Checkpoint loading for torch >= 2.6 with mmengine 0.10.7.
+"""Safe checkpoint loading (weights-only unpickling with an allow-list) and atomic writes.
 
-torch 2.6 changed ``torch.load``'s default to ``weights_only=True``. mmengine 0.10.7 calls
-``torch.load(filename, map_location=...)`` for local files, and its own checkpoints carry
-``meta`` / ``message_hub`` entries (numpy arrays and scalars, ``HistoryBuffer``, ``ConfigDict``,
-...) that the weights-only unpickler rejects, so ``--resume`` and ``load_from`` fail with an
-``UnpicklingError``.
+**Loading.** torch >= 2.6 loads with ``weights_only=True``: the unpickler only builds tensors,
+containers and primitive types, plus the globals put on its allow-list. mmengine 0.10.7's own
+checkpoints also carry numpy arrays / scalars (``meta``, ``message_hub``) and mmengine's
+``HistoryBuffer`` objects, which that unpickler rejects, so ``--resume`` failed. Instead of
+turning safe loading off, :func:`register_safe_checkpoint_loaders` (called when
+:mod:`mmseg_spixreg` is imported) makes every mmengine checkpoint loader (local paths, ``http(s)://``,
+``torchvision://``, ``open-mmlab://``, ...) unpickle inside
+``torch.serialization.safe_globals(checkpoint_safe_globals())``: exactly the globals found in the
+checkpoints that ``tools/train.py`` writes (``torch.serialization.get_unsafe_globals_in_checkpoint``
+on a real one). A checkpoint that needs anything else is refused with
+:class:`UnsafeCheckpointError`, naming the file, the offending global(s) and the opt-in: setting
+the environment variable ``MMSEG_SPIXREG_TRUST_CHECKPOINTS=1`` loads *local* checkpoints with
+``weights_only=False`` (a full pickle: only for files you trust). ``torch.load`` itself keeps
+torch's default everywhere; the allow-list is in force only while a checkpoint loader runs.
 
-The fix is narrow: only mmengine's loader for local paths (``CheckpointLoader`` scheme ``''``) is
-re-registered, and it passes ``weights_only=False`` explicitly. ``torch.load`` itself, and
-every other caller of it, keeps torch's secure default. As before torch 2.6, loading a
-checkpoint executes its pickle: only load checkpoints you trust.
+**Writing.** :func:`atomic_write_bytes` writes to a temporary file in the target's directory,
+fsyncs it and renames it into place (``os.replace``), so a process killed at any moment leaves
+either the old or the new file, never a truncated one (used by ``AtomicCheckpointHook``).
 """
-import inspect
+import functools
+import os
 import os.path as osp
+import pickle
 
 import torch
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
-_TORCH_LOAD_HAS_WEIGHTS_ONLY = 'weights_only' in inspect.signature(torch.load).parameters
+#: Environment variable that opts in to full (unsafe) unpickling of local checkpoints.
+TRUST_ENV_VAR = 'MMSEG_SPIXREG_TRUST_CHECKPOINTS'
+#: Prefix of the temporary files :func:`atomic_write_bytes` writes before the rename.
+TMP_PREFIX = '.tmp-'
+
+# HistoryBuffer.__getstate__ stores its statistics methods (min/max/current/mean), which pickle
+# writes as ``builtins.getattr(HistoryBuffer, 'min')``. getattr itself is never allowed (getattr on
+# an allowed class reaches methods that write files, e.g. ``ndarray.tofile``); checkpoints get
+# this stand-in, which only returns HistoryBuffer's own statistics methods.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
-def load_from_local_trusted(filename, map_location=None):
-    """Load a local checkpoint written by mmengine (full pickle, not weights-only).
+def history_buffer_statistic(owner, name):
+    """Stand-in for ``builtins.getattr`` while a checkpoint is unpickled.
+
+    Args:
+        owner (type): Must be :class:`mmengine.logging.HistoryBuffer`.
+        name (str): One of HistoryBuffer's statistics methods (``min``, ``max``, ``current``,
+            ``mean`` or one registered with ``HistoryBuffer.register_statistics``).
+
+    Returns:
+        callable: ``getattr(HistoryBuffer, name)``.
+
+    Raises:
+        pickle.UnpicklingError: For any other object or attribute.
+    """
+    allowed = set(_HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if owner is not HistoryBuffer or not isinstance(name, str) or name not in allowed:
+        raise pickle.UnpicklingError(
+            f'builtins.getattr({owner!r}, {name!r}) is not allowed in a checkpoint (only '
+            f'HistoryBuffer statistics methods {sorted(allowed)} are)')
+    return getattr(HistoryBuffer, name)
+
+
+def _numpy_globals():
+    """numpy's array / scalar / dtype reconstructors, under numpy 1.x and 2.x module names."""
+    import numpy as np
+    # the dtype classes (numpy.dtypes.Float64DType, ...) of bool and numeric dtypes: the pickle
+    # builds dtypes through numpy.dtype and then sets their state (object dtype is left out)
+    codes = '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat']
+    found = [np.ndarray, np.dtype] + sorted({type(np.dtype(c)) for c in codes}, key=str)
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        try:
+            mod = __import__(module, fromlist=['_reconstruct', 'scalar'])
+        except ImportError:
+            continue
+        # the full path makes checkpoints written with either numpy major version loadable
+        found += [(mod._reconstruct, f'{module}._reconstruct'), (mod.scalar, f'{module}.scalar')]
+    return found
+
+
+def checkpoint_safe_globals():
+    """The globals a weights-only load of an mmengine 0.10.7 / mmseg_spixreg checkpoint needs.
+
+    Found with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints written
+    by ``tools/train.py`` (numpy arrays and scalars in ``meta`` / ``message_hub``, mmengine's
+    ``HistoryBuffer``, and ``builtins.getattr`` restricted by :func:`history_buffer_statistic`).
+
+    Returns:
+        list: Entries for ``torch.serialization.safe_globals``.
+    """
+    return _numpy_globals() + [
+        HistoryBuffer,
+        (history_buffer_statistic, 'builtins.getattr'),
+    ]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs globals outside :func:`checkpoint_safe_globals` to be unpickled."""
+
+
+def checkpoints_trusted():
+    """Whether the user opted in to full unpickling (``MMSEG_SPIXREG_TRUST_CHECKPOINTS=1``)."""
+    return os.environ.get(TRUST_ENV_VAR, '0').strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def _offending_globals(source):
+    """The globals in a local checkpoint file that the allow-list lacks ([] if unknown)."""
+    if not isinstance(source, str) or not osp.isfile(source):
+        return []
+    allowed = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+               for g in checkpoint_safe_globals()}
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(source)
+    except Exception:  # not a zip checkpoint (legacy format): torch's message must do
+        return []
+    return sorted(set(found) - allowed)
+
+
+def _refusal(source, err, local):
+    offending = _offending_globals(source)
+    if offending:
+        what = f'offending global(s): {", ".join(offending)}'
+    else:  # torch's own reason, the line after its 'WeightsUnpickler error:' preamble
+        lines = [ln.strip() for ln in str(err).split('WeightsUnpickler error:')[-1].splitlines()]
+        what = 'the weights-only unpickler says: ' + next((ln for ln in lines if ln), str(err))
+    if local:
+        how = (f'If you trust this file, set the environment variable {TRUST_ENV_VAR}=1 to load '
+               'it with full unpickling (weights_only=False).')
+    else:
+        how = (f'If you trust it, download it and load the local file with {TRUST_ENV_VAR}=1 '
+               '(full unpickling, weights_only=False).')
+    return UnsafeCheckpointError(
+        f'refused to load checkpoint {source}: it needs objects outside the weights-only '
+        f'allow-list ({what}). Unpickling it could run arbitrary code. {how}')
+
+
+def load_from_local_safe(filename, map_location=None):
+    """Load a local checkpoint with ``weights_only=True`` and the checkpoint allow-list.
 
     Args:
         filename (str): Local checkpoint path (``~`` is expanded).
@@ -32,18 +147,89 @@ def load_from_local_trusted(filename, map_location=None):
 
     Raises:
         FileNotFoundError: If ``filename`` does not exist.
+        UnsafeCheckpointError: If the file needs globals outside the allow-list (and
+            ``MMSEG_SPIXREG_TRUST_CHECKPOINTS`` is not set).
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    if _TORCH_LOAD_HAS_WEIGHTS_ONLY:
+    if checkpoints_trusted():
+        print_log(f'{TRUST_ENV_VAR} is set: loading {filename} with full unpickling '
+                  '(weights_only=False)', logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
-    return torch.load(filename, map_location=map_location)
+    with torch.serialization.safe_globals(checkpoint_safe_globals()):
+        try:
+            return torch.load(filename, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise _refusal(filename, err, local=True) from err
 
 
-def register_trusted_local_checkpoint_loader():
-    """Make mmengine load local checkpoints with ``weights_only=False``.
+load_from_local_safe._mmseg_spixreg_safe = True
 
-    Idempotent. Called when :mod:`mmseg_spixreg` is imported.
+
+def _weights_only_loader(loader):
+    """Run one of mmengine's remote loaders (which call ``torch.load`` with torch's
+    ``weights_only=True`` default) with the checkpoint allow-list in force."""
+
+    @functools.wraps(loader)
+    def load(filename, map_location=None):
+        with torch.serialization.safe_globals(checkpoint_safe_globals()):
+            try:
+                return loader(filename, map_location)
+            except pickle.UnpicklingError as err:
+                raise _refusal(filename, err, local=False) from err
+
+    load._mmseg_spixreg_safe = True
+    return load
+
+
+def register_safe_checkpoint_loaders():
+    """Make all of mmengine's checkpoint loaders unpickle with the checkpoint allow-list.
+
+    The local-path scheme gets :func:`load_from_local_safe`; every other registered scheme
+    (``http(s)://``, ``torchvision://``, ``open-mmlab://``, ``mmcls://``, ``s3://``, ...) keeps
+    its loader, run inside ``safe_globals``. Every path into them is covered: ``load_from``,
+    ``--resume``, ``tools/test.py``, ``init_cfg=dict(type='Pretrained')`` and
+    ``mmengine.runner.load_checkpoint`` all go through ``CheckpointLoader.load_checkpoint``.
+    Idempotent; called when :mod:`mmseg_spixreg` is imported.
     """
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_trusted, force=True)
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if getattr(loader, '_mmseg_spixreg_safe', False):
+            continue
+        safe = load_from_local_safe if prefix == '' else _weights_only_loader(loader)
+        CheckpointLoader.register_scheme(prefixes=prefix, loader=safe, force=True)
+
+
+def atomic_write_bytes(data, path):
+    """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
+
+    The bytes go to ``<dir>/.tmp-<name>`` (same file system), are flushed and fsynced, and the
+    file is renamed over ``path`` with :func:`os.replace` (atomic on POSIX); the directory is
+    fsynced so that the rename survives a crash. A process killed before the rename leaves
+    ``path`` as it was (plus the temporary file, which the next write replaces).
+
+    Args:
+        data (bytes | str): Content (str is UTF-8 encoded).
+        path (str): Destination path.
+    """
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    directory, name = osp.split(osp.abspath(path))
+    tmp = osp.join(directory, TMP_PREFIX + name)
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# Former names (before loading became weights-only), still imported by
+# tools/visualize_superpixels.py and tests/test_tools.py: they now do the safe thing.
+# TODO(lead): switch those two callers to the new names and delete these aliases.
+load_from_local_trusted = load_from_local_safe
+register_trusted_local_checkpoint_loader = register_safe_checkpoint_loaders

@@ -1,4 +1,6 @@
-"""Distributed training on machines without CUDA."""
+"""Distributed training on machines without CUDA, and a clean process-group teardown."""
+from contextlib import contextmanager
+
 import torch
 import torch.distributed as torch_dist
 
@@ -37,3 +39,32 @@ def setup_cpu_distributed(cfg):
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+
+
+@contextmanager
+def distributed_teardown():
+    """Destroy the default process group when the wrapped block ends, before interpreter exit.
+
+    mmengine's Runner initialises the process group (or :func:`setup_cpu_distributed` does) but
+    never destroys it. A gloo rank that reaches interpreter shutdown with its process group still
+    alive has gloo's C++ worker threads (and the asynchronous work objects they hold, tensors with
+    Python references included) destroyed during finalisation; this intermittently ends the
+    process with ``terminate called without an active exception`` (SIGABRT, exit code -6) *after*
+    the work is done, and ``torchrun`` then reports the run as failed. Reproduced here with a
+    plain 5-rank gloo script (all_reduce / all_gather / barrier, no ``destroy_process_group``):
+    see README "Reliability".
+
+    On a normal end the ranks first meet at a barrier (no rank tears down its connections while
+    a peer still talks to it), then each destroys its process group. On an exception the group is
+    destroyed without the barrier (a barrier would wait forever for a failed peer) and the
+    exception propagates. Without an initialised process group this does nothing.
+    """
+    try:
+        yield
+    except BaseException:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+        raise
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
