@@ -6,6 +6,13 @@ Usage::
     python benchmarks/bench_ops.py                      # CPU (and CUDA if any)
     python benchmarks/bench_ops.py --device cpu --repeats 5
     python benchmarks/bench_ops.py --batch 2 --size 128  # quick run
+    python benchmarks/bench_ops.py --device cuda        # + the sizes of issue 12
+
+With ``--device cuda`` (or ``auto`` on a machine with a GPU) the CUDA run also
+covers the five sizes of issue 12's table (``CUDA_SIZES``: 4x16x256x256,
+8x32x256x256, 8x5x512x512, 8x19x512x1024, 8x5x128x128) and ends with a summary
+table; ``--backend`` picks the kernels of ``ours`` (default ``auto``: the
+Triton kernels for CUDA tensors, the torch kernels on CPU).
 
 Workload (issue 3): ``B=8, C=32``, fine grid 256x256, two levels ``A4`` (B, 9,
 256, 256) and ``A8`` (B, 9, 128, 128), random valid (masked softmax)
@@ -14,7 +21,7 @@ assignments, gradients w.r.t. ``x``, ``A4`` and ``A8``. One iteration is
 
 Methods:
 
-* ``ours``: :func:`mmseg_spixreg.ops.superpixel_reconstruct`.
+* ``ours``: :func:`mmseg_spixreg.ops.superpixel_reconstruct` (``--backend``).
 * ``unfold``: the straightforward implementation written below, the way the
   literature's reference code does it: ``F.unfold`` the 3x3 neighbourhood of
   the coarse map, repeat it to the fine grid, multiply with the assignment and
@@ -69,6 +76,10 @@ from mmseg_spixreg.ops import (superpixel_reconstruct,  # noqa: E402
                                valid_seed_mask)
 
 METHODS = ('unfold', 'ours')
+# (B, C, H, W) of issue 12's GPU table, measured in addition on CUDA.
+CUDA_SIZES = ((4, 16, 256, 256), (8, 32, 256, 256), (8, 5, 512, 512),
+              (8, 19, 512, 1024), (8, 5, 128, 128))
+BACKEND = 'auto'  # of ``ours``; set from --backend
 
 
 # ---------------------------------------------------------------------------
@@ -104,25 +115,32 @@ def unfold_reconstruct(x, assignments, eps=1e-8):
     return feat
 
 
-FUNCS = {'unfold': unfold_reconstruct, 'ours': superpixel_reconstruct}
+def ours_reconstruct(x, assignments):
+    return superpixel_reconstruct(x, assignments, backend=BACKEND)
+
+
+FUNCS = {'unfold': unfold_reconstruct, 'ours': ours_reconstruct}
 
 
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
 def make_inputs(batch, channels, size, device, seed=0):
+    """x, [A4, A8], upstream grad; ``size`` is a side or an (H, W) pair."""
     gen = torch.Generator().manual_seed(seed)
+    height, width = (size, size) if isinstance(size, int) else size
 
-    def assignment(s):
-        logits = torch.randn(batch, 9, s, s, generator=gen)
-        logits = logits.masked_fill(~valid_seed_mask(s, s), float('-inf'))
+    def assignment(h, w):
+        logits = torch.randn(batch, 9, h, w, generator=gen)
+        logits = logits.masked_fill(~valid_seed_mask(h, w), float('-inf'))
         return logits.softmax(1).to(device).requires_grad_()
 
-    x = torch.randn(batch, channels, size, size, generator=gen)
+    x = torch.randn(batch, channels, height, width, generator=gen)
     x = x.to(device).requires_grad_()
-    assignments = [assignment(size), assignment(size // 2)]
-    grad = torch.randn(batch, channels, size, size, generator=gen).to(device)
-    return x, assignments, grad
+    assignments = [assignment(height, width),
+                   assignment(height // 2, width // 2)]
+    grad = torch.randn(batch, channels, height, width, generator=gen)
+    return x, assignments, grad.to(device)
 
 
 def step(method, x, assignments, grad):
@@ -152,7 +170,7 @@ def check_agreement(device):
 
 
 def time_methods(args, device):
-    inputs = make_inputs(args.batch, args.channels, args.size, device)
+    inputs = make_inputs(args.batch, args.channels, _hw(args), device)
     times = {m: [] for m in METHODS}
     for method in METHODS:  # warm-up
         step(method, *inputs)
@@ -179,7 +197,7 @@ def _proc_status():
 def measure_cpu_memory_here(method, args):
     """Runs inside the per-method subprocess; prints a JSON line."""
     step(method, *make_inputs(1, 2, 32, torch.device('cpu')))  # lazy init
-    inputs = make_inputs(args.batch, args.channels, args.size,
+    inputs = make_inputs(args.batch, args.channels, _hw(args),
                          torch.device('cpu'))
     before = _proc_status()['VmRSS']
     try:
@@ -204,7 +222,8 @@ def cpu_memory(args):
             osp.abspath(__file__), '--measure-memory', method, '--batch',
             str(args.batch), '--channels',
             str(args.channels), '--size',
-            str(args.size)
+            str(args.size), '--width',
+            str(_hw(args)[1]), '--backend', args.backend
         ]
         if args.threads:
             cmd += ['--threads', str(args.threads)]
@@ -223,7 +242,7 @@ def cpu_memory(args):
 def cuda_memory(args, device):
     result = {}
     for method in METHODS:
-        inputs = make_inputs(args.batch, args.channels, args.size, device)
+        inputs = make_inputs(args.batch, args.channels, _hw(args), device)
         step(method, *inputs)  # warm-up, creates the .grad tensors
         for t in [inputs[0]] + inputs[1]:
             t.grad = None
@@ -247,20 +266,41 @@ def report(device, args, times, all_times, memory):
             if device.type == 'cuda' else '')
     print(f'\n== {device.type.upper()} ({torch.get_num_threads()} CPU threads'
           f'{name}), q(x, [A4, A8]) forward+backward, B={args.batch}, '
-          f'C={args.channels}, {args.size}x{args.size}, '
-          f'{args.repeats} repeats ==')
+          f'C={args.channels}, {"x".join(map(str, _hw(args)))}, '
+          f'{args.repeats} repeats, backend of ours: {args.backend} ==')
     for method in METHODS:
         runs = ', '.join(f'{t:.3f}' for t in all_times[method])
         print(f'{method:>7}: median {times[method]:.3f} s  [{runs}]   '
               f'peak extra memory {memory[method]["peak_extra"] / mib:8.1f} '
               f'MiB ({memory[method]["source"]})')
     speedup = times['unfold'] / times['ours']
-    mem_ratio = memory['ours']['peak_extra'] / memory['unfold']['peak_extra']
+    # (tiny runs can measure 0 bytes: RSS moves in pages)
+    mem_ratio = memory['ours']['peak_extra'] / max(
+        memory['unfold']['peak_extra'], 1)
     print(f'time ratio   unfold / ours = {speedup:.2f}x  (target >= 5x: '
           f'{"met" if speedup >= 5 else "MISSED"})')
     print(f'memory ratio ours / unfold = {mem_ratio:.4f} = 1/'
-          f'{1 / mem_ratio:.1f}  (target <= 1/8: '
+          f'{1 / max(mem_ratio, 1e-9):.1f}  (target <= 1/8: '
           f'{"met" if mem_ratio <= 1 / 8 else "MISSED"})')
+    return speedup, mem_ratio
+
+
+def _hw(args):
+    return args.size, args.width or args.size
+
+
+def summary(rows):
+    print('\n| input (B, C, H, W), fp32 | ours | unfold reference | '
+          'time ratio unfold/ours | memory ratio unfold/ours |')
+    print('|---|---|---|---|---|')
+    mib = 2.0**20
+    for shape, times, memory, speedup, mem_ratio in rows:
+        print(f'| {", ".join(map(str, shape[:2]))}, {shape[2]}x{shape[3]} | '
+              f'{times["ours"] * 1e3:.1f} ms, '
+              f'{memory["ours"]["peak_extra"] / mib:.0f} MiB | '
+              f'{times["unfold"] * 1e3:.1f} ms, '
+              f'{memory["unfold"]["peak_extra"] / mib:.0f} MiB | '
+              f'{speedup:.2f}x | {1 / max(mem_ratio, 1e-9):.1f}x |')
 
 
 def parse_args():
@@ -269,6 +309,10 @@ def parse_args():
     parser.add_argument('--channels', type=int, default=32)
     parser.add_argument('--size', type=int, default=256,
                         help='fine grid side (multiple of 4)')
+    parser.add_argument('--width', type=int, default=0,
+                        help='fine grid width if not --size (multiple of 4)')
+    parser.add_argument('--backend', choices=['auto', 'torch', 'triton'],
+                        default='auto', help='kernels of `ours`')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'],
                         default='auto',
@@ -286,14 +330,16 @@ def parse_args():
 
 
 def main():
+    global BACKEND
     args = parse_args()
+    BACKEND = args.backend
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.measure_memory:
         measure_cpu_memory_here(args.measure_memory, args)
         return
-    if args.size % 4:
-        raise SystemExit('--size must be a multiple of 4')
+    if args.size % 4 or args.width % 4:
+        raise SystemExit('--size and --width must be multiples of 4')
     devices = []
     if args.device in ('auto', 'cpu'):
         devices.append(torch.device('cpu'))
@@ -302,10 +348,22 @@ def main():
         devices.append(torch.device('cuda'))
     for device in devices:
         check_agreement(device)
-        memory = (cpu_memory(args) if device.type == 'cpu' else
-                  cuda_memory(args, device))
-        times, all_times = time_methods(args, device)
-        report(device, args, times, all_times, memory)
+        cases = [args]
+        if device.type == 'cuda':  # + the sizes of issue 12's table
+            own = (args.batch, args.channels, *_hw(args))
+            cases += [argparse.Namespace(**dict(
+                vars(args), batch=b, channels=c, size=h, width=w))
+                for b, c, h, w in CUDA_SIZES if (b, c, h, w) != own]
+        rows = []
+        for case in cases:
+            memory = (cpu_memory(case) if device.type == 'cpu' else
+                      cuda_memory(case, device))
+            times, all_times = time_methods(case, device)
+            rows.append(((case.batch, case.channels, *_hw(case)), times,
+                         memory, *report(device, case, times, all_times,
+                                         memory)))
+        if len(rows) > 1:
+            summary(rows)
 
 
 if __name__ == '__main__':

@@ -23,9 +23,8 @@ class SuperpixelAssignment(nn.Module):
     where ``f`` are the fine features, ``g`` the coarse features, ``W`` and
     ``W~`` 1x1 projections to ``K`` dimensions and the softmax runs over the
     seeds that lie inside the coarse map (out-of-map seeds get exactly 0).
-    The output follows the layout of :mod:`mmseg_spixreg.ops.layout`:
-    channel ``j = 3 * (dy + 1) + (dx + 1)`` is the seed
-    ``(y // 2 + dy, x // 2 + dx)``. The projections and the normalisation
+    The output follows the layout contract stated in
+    :mod:`mmseg_spixreg.ops.layout`. The projections and the normalisation
     are torch ops; the cosine similarities and the masked softmax are one
     call of :func:`mmseg_spixreg.ops.seed_softmax` (one fused Triton kernel
     for CUDA tensors under ``backend='auto'``).
