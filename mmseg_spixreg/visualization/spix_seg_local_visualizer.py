@@ -124,6 +124,8 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
                                           wait_time, out_file, step, with_labels)
         classes = self.dataset_meta.get('classes', None)
         palette = self.dataset_meta.get('palette', None)
+        # first: its size check names the problem (mmseg's overlay fails with an IndexError)
+        spix_tile = self._draw_superpixels(image, data_sample.pred_superpixels)
         tiles = []
         for key, wanted in (('gt_sem_seg', draw_gt), ('pred_sem_seg', True)):
             if wanted and key in data_sample:
@@ -132,7 +134,7 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
                                      f'{key}; set dataset_meta (classes, palette)')
                 tiles.append(self._draw_sem_seg(image, data_sample.get(key), classes, palette,
                                                 with_labels))
-        tiles.append(self._draw_superpixels(image, data_sample.pred_superpixels))
+        tiles.append(spix_tile)
         drawn_img = np.concatenate(tiles, axis=1)
         self.set_image(drawn_img)
         if show:
