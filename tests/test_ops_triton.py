@@ -21,10 +21,10 @@ from mmseg_spixreg.ops import torch_kernels
 from test_ops import (rand_assign, ref_assignment, ref_downsample,
                       ref_reconstruct, ref_upsample)
 
-triton_kernels = pytest.importorskip(
-    'mmseg_spixreg.ops.triton_kernels',
-    reason='triton does not import here (it ships with CUDA builds of torch '
-    'on Linux; requirements/torch.txt pins it)')
+pytest.importorskip(
+    'triton', reason='triton does not import here (it ships with CUDA builds '
+    'of torch on Linux; requirements/torch.txt pins it)')
+from mmseg_spixreg.ops import triton_kernels  # noqa: E402
 
 
 @pytest.fixture(params=['interpreter', 'cuda'])
