@@ -155,7 +155,7 @@ def write_finetune_config(config, ckpt, work_dir, epochs, options=None):
                          val_interval=epochs * iters_per_epoch + 1)
     # keep the schedule simple for the continuation: constant learning rate
     cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
+    cfg.default_hooks.checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False,
                                         interval=iters_per_epoch, max_keep_ckpts=1)
     # the training set as it was before fine-tuning, without augmentation (val pipeline)
     train_eval_ds = dict(copy.deepcopy(train_ds),

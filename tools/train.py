@@ -1,5 +1,5 @@
 # Train a segmentor: same arguments and behaviour as mmsegmentation 1.2.2's tools/train.py,
-# with the mmseg_spixreg modules registered (and mmengine's checkpoint loading fixed for torch>=2.6).
+# with the mmseg_spixreg modules registered (and mmengine's checkpoint loading made weights-only).
 import argparse
 import logging
 import os

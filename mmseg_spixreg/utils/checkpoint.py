@@ -5,12 +5,12 @@ containers and primitive types, plus the globals put on its allow-list. mmengine
 checkpoints also carry numpy arrays / scalars (``meta``, ``message_hub``) and mmengine's
 ``HistoryBuffer`` objects, which that unpickler rejects, so ``--resume`` failed. Instead of
 turning safe loading off, :func:`register_safe_checkpoint_loaders` (called when
-:mod:`mmseg_spixreg` is imported) makes every mmengine checkpoint loader (local paths, ``http(s)://``,
-``torchvision://``, ``open-mmlab://``, ...) unpickle inside
-``torch.serialization.safe_globals(checkpoint_safe_globals())``: exactly the globals found in the
-checkpoints that ``tools/train.py`` writes (``torch.serialization.get_unsafe_globals_in_checkpoint``
-on a real one). A checkpoint that needs anything else is refused with
-:class:`UnsafeCheckpointError`, naming the file, the offending global(s) and the opt-in: setting
+:mod:`mmseg_spixreg` is imported) makes every mmengine checkpoint loader (local paths,
+``http(s)://``, ``torchvision://``, ``open-mmlab://``, ...) unpickle inside
+``torch.serialization.safe_globals(checkpoint_safe_globals())``: exactly the globals found in
+the checkpoints that ``tools/train.py`` writes (found with
+``torch.serialization.get_unsafe_globals_in_checkpoint`` on real ones). A checkpoint that needs
+anything else is refused with :class:`UnsafeCheckpointError`, naming the file, the offending global(s) and the opt-in: setting
 the environment variable ``MMSEG_SPIXREG_TRUST_CHECKPOINTS=1`` loads *local* checkpoints with
 ``weights_only=False`` (a full pickle: only for files you trust). ``torch.load`` itself keeps
 torch's default everywhere; the allow-list is in force only while a checkpoint loader runs.
@@ -25,13 +25,14 @@ import os.path as osp
 import pickle
 
 import torch
+from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 #: Environment variable that opts in to full (unsafe) unpickling of local checkpoints.
 TRUST_ENV_VAR = 'MMSEG_SPIXREG_TRUST_CHECKPOINTS'
-#: Prefix of the temporary files :func:`atomic_write_bytes` writes before the rename.
-TMP_PREFIX = '.tmp-'
+#: Name of :class:`AtomicLocalBackend` in mmengine's file-backend registry.
+ATOMIC_BACKEND = 'atomic_local'
 
 # HistoryBuffer.__getstate__ stores its statistics methods (min/max/current/mean), which pickle
 # writes as ``builtins.getattr(HistoryBuffer, 'min')``. getattr itself is never allowed (getattr on
@@ -203,7 +204,7 @@ def register_safe_checkpoint_loaders():
 def atomic_write_bytes(data, path):
     """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
 
-    The bytes go to ``<dir>/.tmp-<name>`` (same file system), are flushed and fsynced, and the
+    The bytes go to ``<dir>/.<name>.tmp`` (same file system), are flushed and fsynced, and the
     file is renamed over ``path`` with :func:`os.replace` (atomic on POSIX); the directory is
     fsynced so that the rename survives a crash. A process killed before the rename leaves
     ``path`` as it was (plus the temporary file, which the next write replaces).
@@ -215,7 +216,7 @@ def atomic_write_bytes(data, path):
     if isinstance(data, str):
         data = data.encode('utf-8')
     directory, name = osp.split(osp.abspath(path))
-    tmp = osp.join(directory, TMP_PREFIX + name)
+    tmp = osp.join(directory, f'.{name}.tmp')
     with open(tmp, 'wb') as f:
         f.write(data)
         f.flush()
@@ -227,6 +228,36 @@ def atomic_write_bytes(data, path):
     finally:
         os.close(dir_fd)
 
+
+
+@register_backend(ATOMIC_BACKEND)
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend whose ``put`` / ``put_text`` are atomic.
+
+    mmengine's ``save_checkpoint`` writes through ``backend.put``; with this backend
+    (``backend_args=dict(backend='atomic_local')``, what ``AtomicCheckpointHook`` uses) a
+    checkpoint file is either absent, the previous one, or complete.
+    """
+
+    def put(self, obj, filepath):
+        """Write bytes to ``filepath`` through :func:`atomic_write_bytes`.
+
+        Args:
+            obj (bytes): Data to be written.
+            filepath (str | Path): Destination (its directory is created if needed).
+        """
+        os.makedirs(osp.dirname(osp.abspath(str(filepath))), exist_ok=True)
+        atomic_write_bytes(obj, str(filepath))
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        """Write text to ``filepath`` through :func:`atomic_write_bytes`.
+
+        Args:
+            obj (str): Text to be written.
+            filepath (str | Path): Destination.
+            encoding (str): Text encoding. Defaults to 'utf-8'.
+        """
+        self.put(obj.encode(encoding), filepath)
 
 # Former names (before loading became weights-only), still imported by
 # tools/visualize_superpixels.py and tests/test_tools.py: they now do the safe thing.

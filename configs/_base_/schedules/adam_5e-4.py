@@ -14,7 +14,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',  # CheckpointHook that survives a kill (README)
         by_epoch=False,
         interval=100,
         save_best='aAcc',
