@@ -62,7 +62,9 @@ def test_check_seg_labels_unit():
                        r'6x9'):
         check(dict(ok, img_shape=(6, 9)))
     with pytest.raises(ValueError, match='after .*LoadAnnotations'):
-        check(dict(img_shape=(6, 8)))
+        check(dict(img_shape=(6, 8), seg_map_path='a.png'))  # labels exist but were not loaded
+    # a bare image (mmseg's inference APIs: no seg_map_path) has no labels to check
+    assert check(dict(img_shape=(6, 8))) == dict(img_shape=(6, 8))
     for bad in (0, -1, 2.5, None):
         with pytest.raises(ValueError, match='num_classes must be a positive int'):
             CheckSegLabels(num_classes=bad)
