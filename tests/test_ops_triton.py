@@ -8,6 +8,12 @@ CUDA the same tests also run the compiled kernels on the GPU (``cuda``
 parameter; skipped with a reason elsewhere). Sizes are small: the interpreter
 runs every program instance in numpy.
 """
+import inspect
+import os
+import re
+import subprocess
+import tempfile
+
 import pytest
 import torch
 
@@ -132,6 +138,7 @@ def test_reconstruct_values_and_grads_match_torch(shape, dtype, target,
         # the interpreter runs one program instance at a time: fewer, bigger
         # blocks for the big grid (the tails are tested with small blocks)
         monkeypatch.setattr(triton_kernels, 'BLOCK_PIXELS', 1024)
+        monkeypatch.setattr(triton_kernels, 'BLOCK_SEEDS', 256)
     g = torch.Generator().manual_seed(1)
     B, C, H, W = shape
     x = torch.randn(B, C, H, W, dtype=dtype, generator=g)
@@ -206,8 +213,11 @@ def test_small_blocks_exercise_tails(target, monkeypatch):
     """Pixel/seed blocks and channel blocks that do not divide the sizes."""
     monkeypatch.setattr(triton_kernels, 'BLOCK_PIXELS', 32)
     monkeypatch.setattr(triton_kernels, 'BLOCK_CHANNELS', 4)
+    monkeypatch.setattr(triton_kernels, 'BLOCK_SEEDS', 16)
+    monkeypatch.setattr(triton_kernels, 'BLOCK_SEED_CHANNELS', 2)
     g = torch.Generator().manual_seed(5)
-    # 240 pixels (7.5 blocks), 60 and 15 seeds, 5 channels (1.25 blocks)
+    # 240 pixels (7.5 blocks of 32), 60 and 15 seeds (3.75 / 0.94 blocks of
+    # 16), 5 channels (1.25 blocks of 4, 2.5 of 2)
     x = torch.randn(2, 5, 12, 20, dtype=torch.float64, generator=g)
     a1 = rand_assign(2, 12, 20, generator=g)
     a2 = rand_assign(2, 6, 10, generator=g)
@@ -289,3 +299,84 @@ def test_backend_errors(monkeypatch):
         SuperpixelAssignment(3, 3, backend='fast')
     with pytest.raises(ValueError, match='tau'):
         seed_softmax(torch.randn(1, 2, 4, 4), coarse, 0.0)
+
+
+# ---------------------------------------------------------------------------
+# The compiled path, without a GPU: every launch configuration the ops use
+# builds for NVIDIA targets (Triton -> PTX -> ptxas), without register spills
+# ---------------------------------------------------------------------------
+_PTR_TYPES = {torch.float32: '*fp32', torch.float64: '*fp64',
+              torch.float16: '*fp16', torch.bfloat16: '*bf16'}
+
+
+def _recorded_launches(monkeypatch):
+    """(kernel, signature, constexprs, num_warps) of every launch of q(x, A)
+    and seed_softmax, forward + backward (float32), recorded, not run."""
+    launches = {}
+
+    class Recorder:
+
+        def __init__(self, kernel):
+            self.kernel = kernel
+
+        def __getitem__(self, grid):
+
+            def launch(*args, **meta):
+                params = list(inspect.signature(self.kernel).parameters)
+                sig, consts = {}, {}
+                for name, value in zip(params, args):
+                    sig[name] = (_PTR_TYPES[value.dtype] if isinstance(
+                        value, torch.Tensor) else
+                                 'fp32' if isinstance(value, float) else 'i32')
+                for name in params[len(args):]:
+                    sig[name] = 'constexpr'
+                    consts[name] = meta[name]
+                key = (self.kernel.__name__, repr(sorted(consts.items())))
+                launches[key] = (self.kernel, sig, consts, meta['num_warps'])
+
+            return launch
+
+    monkeypatch.setenv('TRITON_INTERPRET', '1')  # lets CPU tensors in
+    monkeypatch.setattr(triton_kernels, '_jit', Recorder)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    levels = [rand_assign(2, 8, 8).float().requires_grad_(),
+              rand_assign(2, 4, 4).float().requires_grad_()]
+    superpixel_reconstruct(x, levels, backend='triton').sum().backward()
+    f = torch.randn(2, 3, 8, 8, requires_grad=True)
+    c = torch.randn(2, 3, 4, 4, requires_grad=True)
+    seed_softmax(f, c, 0.1, backend='triton').sum().backward()
+    monkeypatch.undo()
+    return list(launches.values())
+
+
+@pytest.mark.parametrize('arch', [75, 90])  # T4 (the paper's GPU), H100/H200
+def test_kernels_compile_for_nvidia_without_spills(arch, monkeypatch):
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    if 'nvidia' not in triton.backends.backends:
+        pytest.skip('this triton build has no NVIDIA backend')
+    ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends',
+                         'nvidia', 'bin', 'ptxas')
+    launches = _recorded_launches(monkeypatch)
+    # upsample, weighted mean, downsample, correlation (+ bias, + accumulate),
+    # correlation + softmax
+    assert len(launches) >= 6, [k.__name__ for k, *_ in launches]
+    gpu = f'sm_{arch}a' if arch >= 90 else f'sm_{arch}'
+    for kernel, sig, consts, warps in launches:
+        compiled = triton.compile(
+            ASTSource(fn=triton.jit(kernel), signature=sig,
+                      constexprs=consts),
+            target=GPUTarget('cuda', arch, 32),
+            options=dict(num_warps=warps))
+        assert compiled.asm['cubin'], kernel.__name__
+        with tempfile.TemporaryDirectory() as tmp:
+            ptx = os.path.join(tmp, 'kernel.ptx')
+            with open(ptx, 'w') as f:
+                f.write(compiled.asm['ptx'])
+            log = subprocess.run(
+                [ptxas, '-v', f'--gpu-name={gpu}', ptx, '-o',
+                 os.path.join(tmp, 'kernel.cubin')],
+                capture_output=True, text=True, check=True).stderr
+        spills = [int(n) for n in re.findall(r'(\d+) bytes spill stores', log)]
+        assert spills and not any(spills), (kernel.__name__, consts, log)

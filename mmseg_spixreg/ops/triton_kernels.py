@@ -34,10 +34,14 @@ import triton.language as tl
 from torch import Tensor
 
 # Block sizes (powers of two): output positions per program and channels per
-# inner-loop step. Module-level so that tests can shrink them to exercise the
-# block boundaries with small inputs.
+# inner-loop step; the downsampling gathers 4 pixels per seed and offset, so
+# its tiles are smaller (sm_90 with 4 warps: ~95 registers per thread instead
+# of 255 at 64 seeds x 8 channels; the gathers need 64-80). Module-level so
+# that tests can shrink them to exercise the block boundaries.
 BLOCK_PIXELS = 64
 BLOCK_CHANNELS = 8
+BLOCK_SEEDS = 32
+BLOCK_SEED_CHANNELS = 4
 NUM_WARPS = 4
 
 
@@ -242,12 +246,12 @@ def _acc_type(*tensors: Tensor) -> Tuple[torch.dtype, tl.dtype]:
     return torch.float32, tl.float32
 
 
-def _block_c(channels: int) -> int:
-    return min(BLOCK_CHANNELS, max(2, triton.next_power_of_2(channels)))
+def _block_c(channels: int, block: int) -> int:
+    return min(block, max(2, triton.next_power_of_2(channels)))
 
 
-def _grid(positions: int, batch: int) -> Tuple[int, int]:
-    return triton.cdiv(positions, BLOCK_PIXELS), batch
+def _grid(positions: int, batch: int, block: int) -> Tuple[int, int]:
+    return triton.cdiv(positions, block), batch
 
 
 def upsample(coarse: Tensor,
@@ -259,9 +263,10 @@ def upsample(coarse: Tensor,
     dtype, acc = _acc_type(coarse, assign)
     if out is None:
         out = coarse.new_empty(B, C, 2 * h, 2 * w, dtype=dtype)
-    _jit(_upsample_kernel)[_grid(4 * h * w, B)](
+    _jit(_upsample_kernel)[_grid(4 * h * w, B, BLOCK_PIXELS)](
         coarse.contiguous(), assign.contiguous(), out, C, h, w, ACC=acc,
-        BLOCK_C=_block_c(C), BLOCK_P=BLOCK_PIXELS, num_warps=NUM_WARPS)
+        BLOCK_C=_block_c(C, BLOCK_CHANNELS), BLOCK_P=BLOCK_PIXELS,
+        num_warps=NUM_WARPS)
     return out
 
 
@@ -273,12 +278,12 @@ def _downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor],
     if out is None:
         out = fine.new_empty(B, C, h, w, dtype=dtype)
     denom = None if eps is None else fine.new_empty(B, 1, h, w, dtype=dtype)
-    _jit(_downsample_kernel)[_grid(h * w, B)](
+    _jit(_downsample_kernel)[_grid(h * w, B, BLOCK_SEEDS)](
         fine.contiguous(), assign.contiguous(), out,
         out if denom is None else denom, C, h, w,
         0.0 if eps is None else float(eps), NORMALISE=eps is not None,
-        ACC=acc, BLOCK_C=_block_c(C), BLOCK_S=BLOCK_PIXELS,
-        num_warps=NUM_WARPS)
+        ACC=acc, BLOCK_C=_block_c(C, BLOCK_SEED_CHANNELS),
+        BLOCK_S=BLOCK_SEEDS, num_warps=NUM_WARPS)
     return out, denom
 
 
@@ -304,13 +309,14 @@ def _correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor],
     accumulate = out is not None
     if out is None:
         out = fine.new_empty(B, 9, H, W, dtype=dtype)
-    _jit(_correlation_kernel)[_grid(H * W, B)](
+    _jit(_correlation_kernel)[_grid(H * W, B, BLOCK_PIXELS)](
         fine.contiguous(), coarse.contiguous(),
         out if bias is None else bias.contiguous(), out, C, H // 2, W // 2,
         1.0 if softmax_scale is None else float(softmax_scale),
         HAS_BIAS=bias is not None, ACCUMULATE=accumulate,
-        SOFTMAX=softmax_scale is not None, ACC=acc, BLOCK_C=_block_c(C),
-        BLOCK_P=BLOCK_PIXELS, num_warps=NUM_WARPS)
+        SOFTMAX=softmax_scale is not None, ACC=acc,
+        BLOCK_C=_block_c(C, BLOCK_CHANNELS), BLOCK_P=BLOCK_PIXELS,
+        num_warps=NUM_WARPS)
     return out
 
 
