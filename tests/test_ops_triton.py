@@ -338,13 +338,14 @@ def _recorded_launches(monkeypatch):
 
     monkeypatch.setenv('TRITON_INTERPRET', '1')  # lets CPU tensors in
     monkeypatch.setattr(triton_kernels, '_jit', Recorder)
-    x = torch.randn(2, 3, 8, 8, requires_grad=True)
-    levels = [rand_assign(2, 8, 8).float().requires_grad_(),
-              rand_assign(2, 4, 4).float().requires_grad_()]
-    superpixel_reconstruct(x, levels, backend='triton').sum().backward()
-    f = torch.randn(2, 3, 8, 8, requires_grad=True)
-    c = torch.randn(2, 3, 4, 4, requires_grad=True)
-    seed_softmax(f, c, 0.1, backend='triton').sum().backward()
+    for channels in (3, 19):  # channel blocks narrower than / as the max
+        x = torch.randn(2, channels, 8, 8, requires_grad=True)
+        levels = [rand_assign(2, 8, 8).float().requires_grad_(),
+                  rand_assign(2, 4, 4).float().requires_grad_()]
+        superpixel_reconstruct(x, levels, backend='triton').sum().backward()
+        f = torch.randn(2, channels, 8, 8, requires_grad=True)
+        c = torch.randn(2, channels, 4, 4, requires_grad=True)
+        seed_softmax(f, c, 0.1, backend='triton').sum().backward()
     monkeypatch.undo()
     return list(launches.values())
 
@@ -359,9 +360,9 @@ def test_kernels_compile_for_nvidia_without_spills(arch, monkeypatch):
     ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends',
                          'nvidia', 'bin', 'ptxas')
     launches = _recorded_launches(monkeypatch)
-    # upsample, weighted mean, downsample, correlation (+ bias, + accumulate),
-    # correlation + softmax
-    assert len(launches) >= 6, [k.__name__ for k, *_ in launches]
+    # upsample, correlation (plain, + bias + accumulate, + softmax) at two
+    # channel blocks; weighted mean and downsample (one channel block for both)
+    assert len(launches) >= 10, [k.__name__ for k, *_ in launches]
     gpu = f'sm_{arch}a' if arch >= 90 else f'sm_{arch}'
     for kernel, sig, consts, warps in launches:
         compiled = triton.compile(
