@@ -1,5 +1,5 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-"""Throughput of SuperpixelBoundaryMetric (BR, BR_paper, ASA eq. 8, SpixASA, SpixBR) vs mmseg's IoUMetric on CamVid val.
+"""Throughput of SuperpixelBoundaryMetric (BR, BR_paper, ASA eq. 8, SpixASA, SpixBR) vs IoUMetric.
 
 Both metrics see the same 101 CamVid val images (480x360) as data samples in the form mmengine's
 Evaluator hands them over (dicts of tensors):

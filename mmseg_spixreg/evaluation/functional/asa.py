@@ -16,7 +16,6 @@ from typing import Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...ops import superpixel_reconstruct
 
