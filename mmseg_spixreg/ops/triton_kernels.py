@@ -342,6 +342,8 @@ def channel_dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def scope(device: torch.device):
-    """Context of one autograd ``forward``/``backward``: nothing to set up."""
-    del device
+    """Context of one autograd ``forward``/``backward``: Triton launches on
+    the current CUDA device, so make it the inputs' one."""
+    if device.type == 'cuda':
+        return torch.cuda.device(device)
     return contextlib.nullcontext()
