@@ -6,7 +6,7 @@ Usage::
     python benchmarks/bench_ops.py                      # CPU (and CUDA if any)
     python benchmarks/bench_ops.py --device cpu --repeats 5
     python benchmarks/bench_ops.py --batch 2 --size 128  # quick run
-    python benchmarks/bench_ops.py --device cuda        # + the sizes of issue 12
+    python benchmarks/bench_ops.py --device cuda        # + issue 12's sizes
 
 With ``--device cuda`` (or ``auto`` on a machine with a GPU) the CUDA run also
 covers the five sizes of issue 12's table (``CUDA_SIZES``: 4x16x256x256,

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Superpixel core ops of HCFCN: pure tensor functions, no registry, no weights.
+"""Superpixel core ops of HCFCN: pure tensor functions, no registry/weights.
 
 One concern per file:
 

@@ -1,8 +1,8 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Layout contract of the superpixel ops, and the input checks of the public API.
+"""Layout contract of the superpixel ops and the input checks of the API.
 
-Layout contract (the one place it is stated; every file of this package follows it)
------------------------------------------------------------------------------------
+Layout contract (stated here only; every file of this package follows it)
+-------------------------------------------------------------------------
 An assignment ``A`` of one hierarchy level is a tensor of shape
 ``(B, 9, H, W)`` on the *fine* grid (``H`` and ``W`` even). It relates every
 fine pixel ``(y, x)`` to the 3x3 window of *seeds* (cells of the coarse

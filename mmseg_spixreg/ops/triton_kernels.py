@@ -197,10 +197,10 @@ def _interpreter_library():
     functions it calls.
 
     Triton decides when it is imported whether its own ``@triton.jit``
-    library functions (``tl.sum``, ``tl.max``, ``tl.zeros``) are interpretable; if it was
-    imported before ``TRITON_INTERPRET=1`` was set, an interpreted kernel
-    calling them fails ("Cannot call @triton.jit'd outside of the scope of a
-    kernel"). They are swapped for interpreted wrappers of the same Python
+    library functions (``tl.sum``, ``tl.max``, ``tl.zeros``) are
+    interpretable; if it was imported before ``TRITON_INTERPRET=1`` was set,
+    an interpreted kernel calling them fails ("Cannot call @triton.jit'd
+    outside of the scope of a kernel"). They are swapped for interpreted wrappers of the same Python
     functions for the duration of the launch and restored afterwards.
     """
     from triton.runtime.jit import JITFunction
