@@ -200,8 +200,9 @@ def _interpreter_library():
     library functions (``tl.sum``, ``tl.max``, ``tl.zeros``) are
     interpretable; if it was imported before ``TRITON_INTERPRET=1`` was set,
     an interpreted kernel calling them fails ("Cannot call @triton.jit'd
-    outside of the scope of a kernel"). They are swapped for interpreted wrappers of the same Python
-    functions for the duration of the launch and restored afterwards.
+    outside of the scope of a kernel"). They are swapped for interpreted
+    wrappers of the same Python functions for the duration of the launch and
+    restored afterwards.
     """
     from triton.runtime.jit import JITFunction
     saved = {}
