@@ -4,7 +4,8 @@
 For each selected image of the config's val (or test) dataset, the model predicts
 ``pred_sem_seg`` and (HCFCN models, ``SpixEncoderDecoder``) ``pred_superpixels``; one PNG per
 image is written to ``--out-dir``:  image + superpixel boundaries | prediction | ground truth.
-It also prints, per image, the number of superpixels, pixel accuracy, BR and ASA.
+It also prints, per image, the number of superpixels, pixel accuracy, BR and SpixASA (ASA of the
+hard superpixels; the metric's ``ASA`` is eq. 8 on the soft assignments).
 
 Examples::
 
@@ -115,7 +116,7 @@ def main(argv=None):
             line += f'pixel acc {100 * acc:.2f}, BR {100 * tp / max(n, 1):.2f}'
             if spix is not None:
                 best, total = asa_counts(spix, gt)
-                line += f', ASA {100 * best / max(total, 1):.2f}'
+                line += f', SpixASA {100 * best / max(total, 1):.2f}'
         print(line)
     return 0
 
