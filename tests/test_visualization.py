@@ -86,7 +86,7 @@ def test_tool_draws_hcfcn_superpixels_on_camvid(tmp_path, camvid_root):
     line = [ln for ln in proc.stdout.splitlines() if pngs[0] in ln][0]
     n_spix = int(line.split(': ')[1].split(' superpixels')[0])
     assert n_spix > 50, line
-    assert 'ASA' in line and 'BR' in line
+    assert 'SpixASA' in line and 'BR' in line
 
 
 # --- SpixSegLocalVisualizer: mmseg's visualizer + the superpixel tile ----------------------------
