@@ -46,8 +46,8 @@ def history_buffer_statistic(owner, name):
 
     Args:
         owner (type): Must be :class:`mmengine.logging.HistoryBuffer`.
-        name (str): One of HistoryBuffer's statistics methods (``min``, ``max``, ``current``,
-            ``mean`` or one registered with ``HistoryBuffer.register_statistics``).
+        name (str): One of HistoryBuffer's own statistics methods: ``min``, ``max``,
+            ``current``, ``mean``.
 
     Returns:
         callable: ``getattr(HistoryBuffer, name)``.
@@ -55,11 +55,10 @@ def history_buffer_statistic(owner, name):
     Raises:
         pickle.UnpicklingError: For any other object or attribute.
     """
-    allowed = set(_HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
-    if owner is not HistoryBuffer or not isinstance(name, str) or name not in allowed:
+    if owner is not HistoryBuffer or name not in _HISTORY_BUFFER_STATISTICS:
         raise pickle.UnpicklingError(
             f'builtins.getattr({owner!r}, {name!r}) is not allowed in a checkpoint (only '
-            f'HistoryBuffer statistics methods {sorted(allowed)} are)')
+            f'HistoryBuffer statistics methods {list(_HISTORY_BUFFER_STATISTICS)} are)')
     return getattr(HistoryBuffer, name)
 
 
