@@ -1,5 +1,5 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-"""Superpixel visualisation: drawing helpers, SpixSegLocalVisualizer, SuperpixelVisualizationHook."""
+"""Superpixel visualisation: drawing helpers, SpixSegLocalVisualizer and the hook."""
 from .drawing import colorize_labels, draw_superpixel_boundaries, superpixel_panel
 from .spix_seg_local_visualizer import SpixSegLocalVisualizer
 from .superpixel_visualization_hook import SuperpixelVisualizationHook
