@@ -11,7 +11,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    # LoggerHook whose test-metrics json only rank 0 writes (README "Reliability")
+    logger=dict(type='MainProcessLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='AtomicCheckpointHook',  # CheckpointHook that survives a kill (README)

@@ -1,5 +1,6 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .loss_target_stop_hook import LossTargetStopHook
+from .main_process_logger_hook import MainProcessLoggerHook
 from .rng_state_hook import RNGStateHook
 
-__all__ = ['AtomicCheckpointHook', 'LossTargetStopHook', 'RNGStateHook']
+__all__ = ['AtomicCheckpointHook', 'LossTargetStopHook', 'MainProcessLoggerHook', 'RNGStateHook']
