@@ -113,16 +113,16 @@ def test_train_resume_and_test_stock_config(tmp_path, synthetic_root):
 
 
 def test_checkpoint_loader_is_narrow(tmp_path):
-    """The plug-in fixes mmengine's local checkpoint loading without changing torch.load."""
+    """The plug-in makes mmengine's local loader safe (allow-list) without changing torch.load."""
     import pickle
 
     import numpy as np
     from mmengine.runner.checkpoint import CheckpointLoader
 
     import mmseg_spixreg  # noqa: F401
-    from mmseg_spixreg.utils import load_from_local_trusted
+    from mmseg_spixreg.utils import load_from_local_safe
 
-    assert CheckpointLoader._get_checkpoint_loader('/some/local.pth') is load_from_local_trusted
+    assert CheckpointLoader._get_checkpoint_loader('/some/local.pth') is load_from_local_safe
     path = tmp_path / 'ckpt.pth'
     torch.save({'meta': {'arr': np.zeros(3)}, 'state_dict': {}}, path)
     # torch's own default (weights_only=True since 2.6) is untouched for everyone else
@@ -131,4 +131,4 @@ def test_checkpoint_loader_is_narrow(tmp_path):
     out = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert out['meta']['arr'].shape == (3, )
     with pytest.raises(FileNotFoundError, match='missing.pth'):
-        load_from_local_trusted(str(tmp_path / 'missing.pth'))
+        load_from_local_safe(str(tmp_path / 'missing.pth'))

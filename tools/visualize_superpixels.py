@@ -64,7 +64,7 @@ def main(argv=None):
     import mmseg_spixreg.models  # noqa: F401
     from mmseg.registry import DATASETS, MODELS
     from mmseg_spixreg.evaluation import asa_counts, boundary_recall_counts
-    from mmseg_spixreg.utils import register_trusted_local_checkpoint_loader
+    from mmseg_spixreg.utils import register_safe_checkpoint_loaders
     from mmseg_spixreg.visualization import superpixel_panel
 
     cfg = Config.fromfile(args.config)
@@ -75,7 +75,7 @@ def main(argv=None):
     cfg.model.train_cfg = None
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        register_trusted_local_checkpoint_loader()
+        register_safe_checkpoint_loaders()
         load_checkpoint(model, args.checkpoint, map_location='cpu')
     else:
         print('no checkpoint given: drawing a randomly initialised model', file=sys.stderr)

@@ -257,9 +257,3 @@ class AtomicLocalBackend(LocalBackend):
             encoding (str): Text encoding. Defaults to 'utf-8'.
         """
         self.put(obj.encode(encoding), filepath)
-
-# Former names (before loading became weights-only), still imported by
-# tools/visualize_superpixels.py and tests/test_tools.py: they now do the safe thing.
-# TODO(lead): switch those two callers to the new names and delete these aliases.
-load_from_local_trusted = load_from_local_safe
-register_trusted_local_checkpoint_loader = register_safe_checkpoint_loaders
