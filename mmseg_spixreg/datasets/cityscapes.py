@@ -1,13 +1,11 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-from typing import List, Optional, Sequence, Union
-
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
-from .missing_data import check_seg_data_not_empty, check_seg_data_present, resolve_prepare_hint
+from .missing_data import DataPresenceCheckMixin
 
 
 @DATASETS.register_module()
-class SpixCityscapesDataset(CityscapesDataset):
+class SpixCityscapesDataset(DataPresenceCheckMixin, CityscapesDataset):
     """mmseg's ``CityscapesDataset`` that says how to make the data when it is missing.
 
     Reads the output of ``tools/dataset_converters/cityscapes_coarse.py`` (1024x512,
@@ -27,22 +25,3 @@ class SpixCityscapesDataset(CityscapesDataset):
     """
     PREPARE_HINT = ('python tools/dataset_converters/cityscapes_coarse.py CITYSCAPES_ROOT '
                     'data/cityscapes_1024x512')
-
-    def __init__(self, prepare_hint: Optional[Union[str, Sequence[str]]] = None,
-                 **kwargs) -> None:
-        self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
-        super().__init__(**kwargs)
-
-    def load_data_list(self) -> List[dict]:
-        """mmseg's file list, after checking that the data exists.
-
-        Returns:
-            list[dict]: One data info per image (``img_path``, ``seg_map_path``, ...).
-
-        Raises:
-            FileNotFoundError: a data folder / split file is missing or lists no image.
-        """
-        check_seg_data_present(self, self.prepare_hint)
-        data_list = super().load_data_list()
-        check_seg_data_not_empty(self, data_list, self.prepare_hint)
-        return data_list

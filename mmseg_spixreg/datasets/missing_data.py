@@ -115,3 +115,39 @@ def resolve_prepare_hint(prepare_hint: Optional[Union[str, Sequence[str]]],
         raise ValueError('prepare_hint must be a non-empty string or a list of them (the '
                          f'commands that make the data set), got {prepare_hint!r}')
     return prepare_hint
+
+
+class DataPresenceCheckMixin:
+    """``prepare_hint`` and the data-presence checks around mmseg's file list, for data sets.
+
+    Put it before the mmseg data set class in the bases (``class X(DataPresenceCheckMixin,
+    BaseSegDataset)``) and set :attr:`PREPARE_HINT`: :meth:`load_data_list` calls
+    :func:`check_seg_data_present` before mmseg's listing and :func:`check_seg_data_not_empty`
+    after it.
+
+    Args:
+        prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
+            (README's commands, in order). Defaults to the class's :attr:`PREPARE_HINT`.
+        *args, **kwargs: Passed to the mmseg data set class.
+    """
+    PREPARE_HINT: Union[str, Sequence[str]] = ()
+
+    def __init__(self, *args,
+                 prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
+        # set before the base class's __init__, which lists the files (full_init)
+        self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """mmseg's file list, after checking that the data exists.
+
+        Returns:
+            list[dict]: One data info per image (``img_path``, ``seg_map_path``, ...).
+
+        Raises:
+            FileNotFoundError: a data folder / split file is missing or lists no image.
+        """
+        check_seg_data_present(self, self.prepare_hint)
+        data_list = super().load_data_list()
+        check_seg_data_not_empty(self, data_list, self.prepare_hint)
+        return data_list

@@ -1,13 +1,13 @@
 # Copyright (c) mmseg_spixreg contributors. All rights reserved.
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
-from .missing_data import check_seg_data_not_empty, check_seg_data_present, resolve_prepare_hint
+from .missing_data import DataPresenceCheckMixin
 
 
 @DATASETS.register_module()
-class SUIMDataset(BaseSegDataset):
+class SUIMDataset(DataPresenceCheckMixin, BaseSegDataset):
     """SUIM underwater segmentation (Islam et al., IROS 2020), 8 classes.
 
     Expects the output of ``tools/dataset_converters/suim.py``: ``img_dir/{train_val,test}/*.jpg``,
@@ -37,19 +37,6 @@ class SUIMDataset(BaseSegDataset):
 
     def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
-        self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
+                         prepare_hint=prepare_hint, **kwargs)
 
-    def load_data_list(self) -> List[dict]:
-        """mmseg's file list, after checking that the data exists.
-
-        Returns:
-            list[dict]: One data info per image (``img_path``, ``seg_map_path``, ...).
-
-        Raises:
-            FileNotFoundError: a data folder / split file is missing or lists no image.
-        """
-        check_seg_data_present(self, self.prepare_hint)
-        data_list = super().load_data_list()
-        check_seg_data_not_empty(self, data_list, self.prepare_hint)
-        return data_list
