@@ -32,6 +32,30 @@ def synthetic_root(tmp_path_factory):
     return make_synthetic_dataset(root, num_train=8, num_val=4, size=(64, 64), seed=0)
 
 
+# The demo config trained for a few iterations on the generated data set (resume / kill tests)
+DEMO_CFG = 'configs/demo/hcfcn_r34_synthetic_coarse.py'
+
+
+def demo_train_options(root, iters):
+    """``--cfg-options`` of a short deterministic CPU run of ``DEMO_CFG`` on ``root``.
+
+    Args:
+        root (str): The generated data set (``synthetic_root``).
+        iters (int): Training iterations (checkpoint every 2).
+
+    Returns:
+        list[str]: ``key=value`` overrides.
+    """
+    opts = [f'{k}_dataloader.dataset.data_root={root}' for k in ('train', 'val', 'test')]
+    return opts + [
+        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
+        'train_dataloader.batch_size=2', f'train_cfg.max_iters={iters}',
+        'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
+        'model.data_preprocessor.size=(64,64)', 'randomness.seed=3',
+        'randomness.deterministic=True'
+    ]
+
+
 def run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
     """Run a repository tool with this interpreter; fail with its output if it fails."""
     full_env = dict(os.environ)

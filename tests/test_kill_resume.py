@@ -25,9 +25,8 @@ import time
 
 import torch
 
-from conftest import REPO_ROOT, run_tool
+from conftest import DEMO_CFG, REPO_ROOT, demo_train_options, run_tool
 
-DEMO_CFG = 'configs/demo/hcfcn_r34_synthetic_coarse.py'
 
 # Runs tools/train.py in this process after patching os.replace / os.fsync to die at one point
 # of the N-th checkpoint save (fault injection for the test only).
@@ -66,17 +65,6 @@ KILL_DRIVER = textwrap.dedent('''
     os.replace, os.fsync = replace, fsync
     runpy.run_path('tools/train.py', run_name='__main__')
 ''')
-
-
-def _opts(root, iters):
-    opts = [f'{k}_dataloader.dataset.data_root={root}' for k in ('train', 'val', 'test')]
-    return opts + [
-        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-        'train_dataloader.batch_size=2', f'train_cfg.max_iters={iters}',
-        'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
-        'model.data_preprocessor.size=(64,64)', 'randomness.seed=3',
-        'randomness.deterministic=True'
-    ]
 
 
 def _env():
@@ -132,7 +120,7 @@ def test_sigkill_during_checkpoint_saves_then_resume_is_exact(tmp_path, syntheti
     with open(driver, 'w') as f:
         f.write(KILL_DRIVER)
     work = str(tmp_path / 'killed')
-    opts = ['--cfg-options'] + _opts(synthetic_root, 6)
+    opts = ['--cfg-options'] + demo_train_options(synthetic_root, 6)
     first = [DEMO_CFG, '--work-dir', work] + opts
     resume = [DEMO_CFG, '--work-dir', work, '--resume'] + opts
 
@@ -160,7 +148,7 @@ def test_sigkill_during_checkpoint_saves_then_resume_is_exact(tmp_path, syntheti
     assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == ['iter_6.pth']
     full = str(tmp_path / 'full')
     run_tool(['tools/train.py', DEMO_CFG, '--work-dir', full, '--cfg-options'] +
-             _opts(synthetic_root, 6))
+             demo_train_options(synthetic_root, 6))
     a = torch.load(osp.join(work, 'iter_6.pth'), map_location='cpu', weights_only=False)
     b = torch.load(osp.join(full, 'iter_6.pth'), map_location='cpu', weights_only=False)
     assert a['meta']['iter'] == b['meta']['iter'] == 6

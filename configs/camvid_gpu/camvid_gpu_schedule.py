@@ -33,20 +33,12 @@ train_dataloader = dict(
         img_suffix='.jpg',
         data_prefix=dict(img_path='train', seg_map_path='coarse_n12/trainannot'),
         pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=4,
-    dataset=dict(
-        data_root=pack_root,
-        img_suffix='.jpg',
-        data_prefix=dict(img_path='val', seg_map_path='valannot'),
-        indices=val_frames))
-test_dataloader = dict(
-    num_workers=4,
-    dataset=dict(
-        data_root=pack_root,
-        img_suffix='.jpg',
-        data_prefix=dict(img_path='val', seg_map_path='valannot'),
-        indices=test_frames))
+# the packed val sequence with its FINE labels, split in time into val and test frames
+packed_val = dict(
+    data_root=pack_root, img_suffix='.jpg',
+    data_prefix=dict(img_path='val', seg_map_path='valannot'))
+val_dataloader = dict(num_workers=4, dataset=dict(packed_val, indices=val_frames))
+test_dataloader = dict(num_workers=4, dataset=dict(packed_val, indices=test_frames))
 # 30 epochs (46 iterations each), validation + best checkpoint every 5 epochs
 train_cfg = dict(max_iters=30 * 46, val_interval=5 * 46)
 default_hooks = dict(logger=dict(interval=46), checkpoint=dict(interval=5 * 46))
