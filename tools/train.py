@@ -115,6 +115,7 @@ def main():
 
 if __name__ == '__main__':
     # every rank destroys its process group before the interpreter exits: a gloo group left
-    # alive at shutdown can abort the process after the work is done (README "Reliability")
-    with distributed_teardown():
+    # alive at shutdown can abort the process after the work is done, so a rank that finished
+    # ends right there without interpreter finalisation (README "Reliability")
+    with distributed_teardown(hard_exit=True):
         main()

@@ -1,4 +1,7 @@
 """Distributed training on machines without CUDA, and a clean process-group teardown."""
+import logging
+import os
+import sys
 from contextlib import contextmanager
 
 import torch
@@ -42,7 +45,7 @@ def setup_cpu_distributed(cfg):
 
 
 @contextmanager
-def distributed_teardown():
+def distributed_teardown(hard_exit: bool = False):
     """Destroy the default process group when the wrapped block ends, before interpreter exit.
 
     mmengine's Runner initialises the process group (or :func:`setup_cpu_distributed` does) but
@@ -58,6 +61,18 @@ def distributed_teardown():
     a peer still talks to it), then each destroys its process group. On an exception the group is
     destroyed without the barrier (a barrier would wait forever for a failed peer) and the
     exception propagates. Without an initialised process group this does nothing.
+
+    Destroying the group is not always enough: DDP's reducer (and whatever else holds the gloo
+    process group) keeps the C++ object and its threads alive until interpreter finalisation,
+    where the same abort still happened (1 run in the fresh-clone CI rehearsal of the ``--gpus 2``
+    runner test). With ``hard_exit=True`` (the tools' entry points), a distributed rank that
+    finished normally therefore ends right after the teardown with ``os._exit(0)``, after
+    flushing the logging handlers and standard streams: nothing is left to finalise. mmengine has
+    closed the visualizer in ``after_run`` by then.
+
+    Args:
+        hard_exit (bool): End a distributed rank that finished without an exception with
+            ``os._exit(0)`` after the teardown. Defaults to False.
     """
     try:
         yield
@@ -68,3 +83,8 @@ def distributed_teardown():
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+        if hard_exit:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
