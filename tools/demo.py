@@ -7,7 +7,7 @@
 3. trains HCFCN-16 without and with the SLIC regulariser on the COARSE labels through
    tools/train.py (configs/demo/),
 4. evaluates both on the FINE validation labels through tools/test.py (pixel accuracy, boundary
-   recall, ASA, mIoU) and prints a table,
+   recall (Stutz and eq. 7), ASA (eq. 8), mIoU) and prints a table,
 5. writes superpixel visualisations (image + hard-superpixel boundaries, prediction, ground
    truth) with tools/visualize_superpixels.py under WORK_DIR/vis.
 
@@ -28,7 +28,8 @@ METHODS = (
     ('HCFCN-16', 'configs/demo/hcfcn16_r34_synthetic_coarse.py'),
     ('HCFCN-16 + SLIC', 'configs/demo/hcfcn_r34_synthetic_coarse.py'),
 )
-COLUMNS = (('PixAcc', 'pixel acc'), ('BR', 'BR'), ('ASA', 'ASA'), ('ClsErr', 'ASA - acc'), ('mIoU', 'mIoU'))
+COLUMNS = (('PixAcc', 'pixel acc'), ('BR', 'BR'), ('BR_paper', 'BR (eq. 7)'), ('ASA', 'ASA (eq. 8)'),
+           ('ClsErr', 'ASA - acc'), ('mIoU', 'mIoU'))
 
 
 def parse_args():
