@@ -1,9 +1,11 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """The GPU CamVid campaign path at a tiny scale on CPU: pack -> dataset -> campaign -> table."""
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
+
 from conftest import run_tool
 
 # a few CPU iterations instead of the GPU budget: 1 image per batch, small crops, no workers
@@ -21,8 +23,9 @@ TINY = [
 @pytest.fixture(scope='module')
 def tiny_pack(tmp_path_factory, camvid_root):
     out = str(tmp_path_factory.mktemp('pack') / 'camvid_pack')
-    run_tool(['tools/dataset_converters/pack_camvid.py', camvid_root, out, '--limit', '2',
-              '--nproc', '1'])
+    run_tool([
+        'tools/dataset_converters/pack_camvid.py', camvid_root, out, '--limit', '2', '--nproc', '1'
+    ])
     return out
 
 
@@ -67,22 +70,25 @@ def test_pack_camvid_layout_and_readback(tiny_pack, camvid_root):
 def test_pack_camvid_refuses_oversize_and_bad_args(tmp_path, camvid_root):
     import subprocess
     import sys
-    cmd = [sys.executable, 'tools/dataset_converters/pack_camvid.py', camvid_root,
-           str(tmp_path / 'p'), '--limit', '1', '--nproc', '1']
+    cmd = [
+        sys.executable, 'tools/dataset_converters/pack_camvid.py', camvid_root,
+        str(tmp_path / 'p'), '--limit', '1', '--nproc', '1'
+    ]
     proc = subprocess.run(cmd + ['--max-mb', '0.01'], capture_output=True, text=True)
     assert proc.returncode == 1 and 'over --max-mb 0.01' in proc.stderr
     proc = subprocess.run(cmd + ['--quality', '0'], capture_output=True, text=True)
     assert proc.returncode == 1 and '--quality must be in 1..100' in proc.stderr
-    proc = subprocess.run(cmd[:2] + [str(tmp_path / 'missing'), str(tmp_path / 'q')],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd[:2] + [str(tmp_path / 'missing'), str(tmp_path / 'q')], capture_output=True, text=True)
     assert proc.returncode == 1 and 'CamVid split folder not found' in proc.stderr
 
 
 def test_gpu_campaign_tiny_on_cpu(tmp_path, tiny_pack):
     work = str(tmp_path / 'campaign')
-    proc = run_tool(['tools/gpu_campaign.py', '--work-dir', work, '--data', tiny_pack,
-                     '--methods', 'hcfcn16', 'hcfcn', '--seeds', '0', '--epochs', '2',
-                     '--val-every', '1', '--cfg-options', *TINY])
+    proc = run_tool([
+        'tools/gpu_campaign.py', '--work-dir', work, '--data', tiny_pack, '--methods', 'hcfcn16',
+        'hcfcn', '--seeds', '0', '--epochs', '2', '--val-every', '1', '--cfg-options', *TINY
+    ])
     assert 'campaign finished on cpu' in proc.stdout
     with open(osp.join(work, 'campaign.json')) as f:
         summary = json.load(f)
@@ -96,11 +102,28 @@ def test_gpu_campaign_tiny_on_cpu(tmp_path, tiny_pack):
             assert 0 <= result['metrics'][key] <= 100
         # the training config carried the campaign's data and budget
         train_cfgs = sorted(
-            __import__('glob').glob(osp.join(work, name, 'seed0', 'train', '*', 'vis_data',
-                                             'config.py')))
+            __import__('glob').glob(
+                osp.join(work, name, 'seed0', 'train', '*', 'vis_data', 'config.py')))
         assert train_cfgs
         text = open(train_cfgs[-1]).read()
         assert f"data_root='{tiny_pack}'" in text and 'max_iters=2' in text
         assert "img_suffix='.jpg'" in text and 'coarse_n12/trainannot' in text
     table = open(osp.join(work, 'results.md')).read()
     assert 'hcfcn_r34_camvid_coarse_gpu' in table and 'hcfcn16_r34_camvid_coarse_gpu' in table
+
+
+def test_gpu_campaign_shares_the_cpu_threads_among_seed_processes(monkeypatch):
+    """Seed processes on one GPU machine split its cores (unlimited, 3 processes on 16 cores made
+    one 50-frame validation take ~28 s on an H100 machine); a user's OMP_NUM_THREADS wins."""
+    import importlib.util
+    import os
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'tools', 'gpu_campaign.py')
+    spec = importlib.util.spec_from_file_location('gpu_campaign', path)
+    campaign = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(campaign)
+    monkeypatch.setattr(os, 'cpu_count', lambda: 16)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    assert campaign.run_env(3)['OMP_NUM_THREADS'] == '5'
+    assert campaign.run_env(32)['OMP_NUM_THREADS'] == '1'
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    assert campaign.run_env(3)['OMP_NUM_THREADS'] == '2'

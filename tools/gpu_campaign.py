@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """One command for the CamVid campaign on a single GPU (README "Results", GPU campaign).
 
 Runs the paper's protocol at full CamVid resolution (configs/camvid_gpu/: 480x360, random
@@ -19,8 +19,10 @@ On a GPU machine without a package index (the project's device kit)::
 
     source .dev/gpu_env.sh && python3 tools/gpu_campaign.py --work-dir $OUT/camvid_gpu
 
-Default budget (sized for <= 8 minutes on one H100/H200, estimated, see README): 2 methods x 3
-seeds x 30 epochs (1380 iterations each).
+Default budget: 2 methods x 3 seeds x 20 epochs (920 iterations each), validation every 10 epochs.
+Sized from a first run on an H100 (README "GPU campaign"): with 3 seed processes sharing the GPU
+a training iteration took 0.08 s and one validation pass over the 50 frames ~28 s, so a method
+takes about 3.3 minutes at this budget and the campaign about 7 (<= 8) minutes.
 """
 import argparse
 import json
@@ -45,23 +47,39 @@ BATCH_SIZE = 8  # train_dataloader.batch_size of configs/camvid_gpu/camvid_gpu_s
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--work-dir', default='work_dirs/camvid_gpu',
-                   help='root of the runs and of results.md (default: work_dirs/camvid_gpu)')
-    p.add_argument('--data', default='data/camvid_pack',
-                   help='packed CamVid (pack_camvid.py output; default: data/camvid_pack)')
-    p.add_argument('--camvid', default='../shared/data/camvid',
-                   help='CamVid source to pack from if --data is missing')
-    p.add_argument('--methods', nargs='+', default=['hcfcn16', 'hcfcn'], choices=list(METHODS),
-                   help='methods to run (default: hcfcn16 hcfcn; add fcn16 if time allows)')
+    p.add_argument(
+        '--work-dir',
+        default='work_dirs/camvid_gpu',
+        help='root of the runs and of results.md (default: work_dirs/camvid_gpu)')
+    p.add_argument(
+        '--data',
+        default='data/camvid_pack',
+        help='packed CamVid (pack_camvid.py output; default: data/camvid_pack)')
+    p.add_argument(
+        '--camvid',
+        default='../shared/data/camvid',
+        help='CamVid source to pack from if --data is missing')
+    p.add_argument(
+        '--methods',
+        nargs='+',
+        default=['hcfcn16', 'hcfcn'],
+        choices=list(METHODS),
+        help='methods to run (default: hcfcn16 hcfcn; add fcn16 if time allows)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=30, help='training epochs (default: 30)')
-    p.add_argument('--val-every', type=int, default=5,
-                   help='validate (and keep the best checkpoint) every N epochs (default: 5)')
-    p.add_argument('--parallel', type=int, default=None,
-                   help='seeds trained at the same time (default: all)')
+    p.add_argument('--epochs', type=int, default=20, help='training epochs (default: 20)')
+    p.add_argument(
+        '--val-every',
+        type=int,
+        default=10,
+        help='validate (and keep the best checkpoint) every N epochs (default: 10)')
+    p.add_argument(
+        '--parallel', type=int, default=None, help='seeds trained at the same time (default: all)')
     p.add_argument('--amp', action='store_true', help='mixed precision (tools/train.py --amp)')
-    p.add_argument('--cfg-options', nargs='+', default=[],
-                   help='extra key=value overrides for every run (after the campaign\'s own)')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='extra key=value overrides for every run (after the campaign\'s own)')
     return p.parse_args(argv)
 
 
@@ -79,24 +97,46 @@ def iterations_per_epoch(data_root):
 def campaign_options(args, iters_per_epoch):
     """``--cfg-options`` of every run: data location and the epoch budget in iterations."""
     val_interval = args.val_every * iters_per_epoch
-    opts = [f'{loader}.dataset.data_root={args.data}'
-            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    opts += [f'train_cfg.max_iters={args.epochs * iters_per_epoch}',
-             f'train_cfg.val_interval={val_interval}',
-             f'default_hooks.checkpoint.interval={val_interval}',
-             f'default_hooks.logger.interval={iters_per_epoch}']
+    opts = [
+        f'{loader}.dataset.data_root={args.data}'
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
+    opts += [
+        f'train_cfg.max_iters={args.epochs * iters_per_epoch}',
+        f'train_cfg.val_interval={val_interval}',
+        f'default_hooks.checkpoint.interval={val_interval}',
+        f'default_hooks.logger.interval={iters_per_epoch}'
+    ]
     return opts + list(args.cfg_options)
+
+
+def run_env(parallel):
+    """Environment of the seed processes: the CPU threads shared out among them.
+
+    Without a limit each process runs torch (the metrics, the data pipeline's tensor ops) on as
+    many threads as the machine has cores; 3 processes doing that on 16 cores made one validation
+    pass over 50 frames take ~28 s on the H100 machine. ``OMP_NUM_THREADS`` set by the user wins.
+    """
+    env = dict(os.environ)
+    if 'OMP_NUM_THREADS' not in env:
+        env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // max(1, parallel)))
+    return env
 
 
 def experiment_cmd(args, seeds, options, compare=False):
     configs = [osp.join(CONFIG_DIR, METHODS[m] + '.py') for m in args.methods]
-    cmd = [sys.executable, osp.join('tools', 'run_experiment.py'), *configs,
-           '--seeds', *map(str, seeds), '--work-dir', args.work_dir]
+    cmd = [
+        sys.executable,
+        osp.join('tools', 'run_experiment.py'), *configs, '--seeds', *map(str, seeds), '--work-dir',
+        args.work_dir
+    ]
     if args.amp:
         cmd.append('--amp')
     if compare:
-        pairs = [f'{METHODS[a]}:{METHODS[b]}' for a, b in COMPARE
-                 if a in args.methods and b in args.methods]
+        pairs = [
+            f'{METHODS[a]}:{METHODS[b]}' for a, b in COMPARE
+            if a in args.methods and b in args.methods
+        ]
         if pairs:
             cmd += ['--compare', *pairs]
     return cmd + ['--cfg-options', *options]
@@ -112,22 +152,30 @@ def main(argv=None):
         if not osp.isdir(args.camvid):
             raise SystemExit(f'error: no packed CamVid at {args.data} and no CamVid at '
                              f'{args.camvid} to pack it from')
-        subprocess.run([sys.executable, 'tools/dataset_converters/pack_camvid.py', args.camvid,
-                        args.data], check=True)
+        subprocess.run(
+            [sys.executable, 'tools/dataset_converters/pack_camvid.py', args.camvid, args.data],
+            check=True)
     iters = iterations_per_epoch(args.data)
     options = campaign_options(args, iters)
     os.makedirs(args.work_dir, exist_ok=True)
     parallel = args.parallel or len(args.seeds)
-    print(f'campaign: {args.methods} x seeds {args.seeds}, {args.epochs} epochs = '
-          f'{args.epochs * iters} iterations per run, {parallel} seed(s) at a time', flush=True)
+    print(
+        f'campaign: {args.methods} x seeds {args.seeds}, {args.epochs} epochs = '
+        f'{args.epochs * iters} iterations per run, {parallel} seed(s) at a time',
+        flush=True)
+    env = run_env(parallel)
     failed = []
     for i in range(0, len(args.seeds), parallel):
         group = args.seeds[i:i + parallel]
         procs = []
         for seed in group:
             log = open(osp.join(args.work_dir, f'seed{seed}.log'), 'a')
-            procs.append((seed, log, subprocess.Popen(
-                experiment_cmd(args, [seed], options), stdout=log, stderr=subprocess.STDOUT)))
+            procs.append((seed, log,
+                          subprocess.Popen(
+                              experiment_cmd(args, [seed], options),
+                              stdout=log,
+                              stderr=subprocess.STDOUT,
+                              env=env)))
         for seed, log, proc in procs:
             if proc.wait() != 0:
                 failed.append(seed)
@@ -145,9 +193,15 @@ def main(argv=None):
             device = torch.cuda.get_device_name(0)
     except ImportError:
         pass
-    summary = dict(device=device, wall_s=round(wall, 1), methods=args.methods,
-                   seeds=args.seeds, epochs=args.epochs, iterations=args.epochs * iters,
-                   parallel=parallel, amp=args.amp)
+    summary = dict(
+        device=device,
+        wall_s=round(wall, 1),
+        methods=args.methods,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        iterations=args.epochs * iters,
+        parallel=parallel,
+        amp=args.amp)
     with open(osp.join(args.work_dir, 'campaign.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print(f'campaign finished on {device} in {wall / 60:.1f} min: '

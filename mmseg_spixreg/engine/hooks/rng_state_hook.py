@@ -1,7 +1,7 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-
 from mmseg.registry import HOOKS
 
 
@@ -19,6 +19,10 @@ class RNGStateHook(Hook):
     uninterrupted one (tests/test_reliability.py). The data pipeline's numpy randomness needs no
     restoring there: the skipped batches replay it in the main process. With dataloader worker
     processes the augmentation streams depend on the worker seeding and are not reproduced.
+
+    On a GPU machine mmengine's resume loads the checkpoint with ``map_location`` on the GPU, so
+    the stored states arrive as CUDA tensors; torch only accepts CPU byte tensors as generator
+    states, so they are moved back before restoring (:func:`cpu_rng_state`).
     """
 
     priority = 'VERY_HIGH'
@@ -42,7 +46,25 @@ class RNGStateHook(Hook):
         if self._pending is None:
             return
         state, self._pending = self._pending, None
-        torch.set_rng_state(state['torch'])
+        torch.set_rng_state(cpu_rng_state(state['torch']))
         if 'cuda' in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state['cuda'])
+            torch.cuda.set_rng_state_all([cpu_rng_state(s) for s in state['cuda']])
         print_log('RNGStateHook: restored the RNG state of the checkpoint', logger='current')
+
+
+def cpu_rng_state(state):
+    """A generator state as torch's ``set_rng_state`` functions accept it.
+
+    Args:
+        state (torch.Tensor): A state saved by ``torch.get_rng_state`` /
+            ``torch.cuda.get_rng_state``: a 1-D uint8 tensor, on whatever device the checkpoint
+            loader mapped it to (a CUDA device when resuming on a GPU).
+
+    Returns:
+        torch.Tensor: The same bytes as a CPU uint8 tensor.
+    """
+    if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8 or state.dim() != 1:
+        raise TypeError(f'RNGStateHook: the checkpoint\'s rng_state holds {type(state).__name__}'
+                        f'{tuple(state.shape) if isinstance(state, torch.Tensor) else ""}, not a '
+                        '1-D uint8 generator state')
+    return state.cpu()
