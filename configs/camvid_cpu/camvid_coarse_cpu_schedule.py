@@ -41,6 +41,6 @@ test_dataloader = dict(val_dataloader, dataset=dict(indices=test_frames))
 val_dataloader = dict(val_dataloader, dataset=dict(indices=val_frames))
 finetune_val_dataset = dict(indices=val_frames)
 # 367 images / batch 4 = 92 iterations per epoch; 300 iterations (~3.3 epochs: where the val
-# curves flatten, README "Results"), validation + best-accuracy (aAcc) checkpoint every 30
-train_cfg = dict(max_iters=300, val_interval=30)
-default_hooks = dict(logger=dict(interval=30), checkpoint=dict(interval=30))
+# curves flatten, README "Results"), validation + best-accuracy (aAcc) checkpoint every 50
+train_cfg = dict(max_iters=300, val_interval=50)
+default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=50))
