@@ -1,13 +1,25 @@
 # mmseg-spixreg: the two commands a user needs are `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# What `make lint` checks (settings: setup.cfg; tools pinned in requirements/lint.txt).
+LINT_PATHS := mmseg_spixreg tools tests benchmarks configs demo setup.py
 
-.PHONY: install test demo clean-venv
+.PHONY: install lint format test demo clean-venv
 
 install:
 	bash tools/install_env.sh
 
-test: install
+lint: install
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+	$(PY) -m yapf --diff -r -p $(LINT_PATHS)
+
+# Rewrites the files in place: imports sorted (isort), code formatted (yapf).
+format: install
+	$(PY) -m isort $(LINT_PATHS)
+	$(PY) -m yapf -i -r -p $(LINT_PATHS)
+
+test: lint
 	$(PY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
 demo: install

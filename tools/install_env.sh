@@ -88,13 +88,15 @@ else
     log "using cached ${cached[0]}"
 fi
 
-log "installing mmcv, mmengine, mmsegmentation, mmpretrain and runtime requirements"
+log "installing mmcv, mmengine, mmsegmentation, mmpretrain, runtime, test and lint requirements"
 "${PIP[@]}" install -q "${cached[0]}" -r requirements/mminstall.txt -r requirements/runtime.txt \
-    -r requirements/tests.txt
+    -r requirements/tests.txt -r requirements/lint.txt
 log "installing mmseg_spixreg (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 
 "$PY" -c "import mmseg_spixreg, mmseg.models, mmpretrain.models; from mmcv.ops import ModulatedDeformConv2d" \
     || { log "import check failed"; exit 1; }
+"$PY" -m flake8 --version >/dev/null && "$PY" -m isort --version >/dev/null \
+    && "$PY" -m yapf --version >/dev/null || { log "lint tools check failed"; exit 1; }
 echo "$want_stamp" > "$STAMP"
 log "done: $VENV (torch $TORCH_VER, mmcv $MMCV_VERSION $FLAVOUR)"
