@@ -1,6 +1,6 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Install mmseg_spixreg: superpixel upsampling (HCFCN) + SLIC regulariser for MMSegmentation."""
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Throughput of SuperpixelBoundaryMetric (BR, BR_paper, ASA eq. 8, SpixASA, SpixBR) vs IoUMetric.
 
 Both metrics see the same 101 CamVid val images (480x360) as data samples in the form mmengine's
@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def random_assignment(h: int, w: int, generator: torch.Generator) -> torch.Tensor:
@@ -63,7 +62,10 @@ def load_samples(camvid: str, shift: int, cell: int, with_superpixels: bool = Tr
             sample['pred_assignments'] = dict(
                 assignments=[random_assignment(h4, w4, g),
                              random_assignment(h4 // 2, w4 // 2, g)],
-                img_shape=(h, w), flip=False, flip_direction=None, levels=(4, 8))
+                img_shape=(h, w),
+                flip=False,
+                flip_direction=None,
+                levels=(4, 8))
         samples.append(sample)
     return samples
 
@@ -90,6 +92,7 @@ def main():
 
     from mmengine.logging import MMLogger
     from mmseg.evaluation import IoUMetric
+
     from mmseg_spixreg.evaluation import SuperpixelBoundaryMetric
     logger = MMLogger.get_instance('bench_metrics', log_level='WARNING')
     logger.setLevel(logging.WARNING)  # keep the per-run tables out of the timing output
@@ -97,9 +100,10 @@ def main():
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     samples = load_samples(args.camvid, args.shift, args.cell)
-    samples_plain = [{k: v for k, v in s.items() if k not in ('pred_superpixels',
-                                                               'pred_assignments')}
-                     for s in samples]
+    samples_plain = [{
+        k: v
+        for k, v in s.items() if k not in ('pred_superpixels', 'pred_assignments')
+    } for s in samples]
     n = len(samples)
     meta = dict(classes=tuple(str(i) for i in range(11)))
 

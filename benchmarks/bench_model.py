@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Model cost: parameters and inference time of FCN-16 vs HCFCN-16, training-step time of the
 regularized vs unregularized HCFCN-16 on the same batch.
 
@@ -99,10 +100,20 @@ def count(model):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--size', type=int, nargs=2, default=(512, 1024), metavar=('H', 'W'),
-                        help='inference input size (default: 512 1024)')
-    parser.add_argument('--train-size', type=int, nargs=2, default=(256, 256),
-                        metavar=('H', 'W'), help='training crop size (default: 256 256)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=(512, 1024),
+        metavar=('H', 'W'),
+        help='inference input size (default: 512 1024)')
+    parser.add_argument(
+        '--train-size',
+        type=int,
+        nargs=2,
+        default=(256, 256),
+        metavar=('H', 'W'),
+        help='training crop size (default: 256 256)')
     parser.add_argument('--batch', type=int, default=2, help='training batch size')
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
@@ -122,8 +133,12 @@ def main():
     x = torch.randn(1, 3, h, w, device=dev)
     metas = [dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w))]
     with torch.no_grad():
-        t_fcn, t_hc = timed_pair(lambda: fcn.encode_decode(x, metas),
-                                 lambda: hcfcn.encode_decode(x, metas), args.repeat, dev)
+        # pyflakes flags fcn (F821) because of the `del fcn` below; the lambda runs before it
+        t_fcn, t_hc = timed_pair(
+            lambda: fcn.encode_decode(x, metas),  # noqa: F821
+            lambda: hcfcn.encode_decode(x, metas),
+            args.repeat,
+            dev)
     print(f'inference {h}x{w} (batch 1, full-resolution logits; min of {args.repeat}):\n  '
           f'FCN-16 {fmt(t_fcn)} | HCFCN-16 {fmt(t_hc)} | {ratios(t_fcn, t_hc)}')
     print(headline('inference ratio HCFCN-16 / FCN-16', f'1x3x{h}x{w}', t_fcn, t_hc, 1.10, dev))
@@ -132,8 +147,8 @@ def main():
         feats = hcfcn.backbone(x)
         assigned = hcfcn.neck(feats)
         logits16 = hcfcn.decode_head.stride16_logits(assigned)
-        t_bb, t_neck = timed_pair(lambda: hcfcn.backbone(x), lambda: hcfcn.neck(feats),
-                                  args.repeat, dev)
+        t_bb, t_neck = timed_pair(lambda: hcfcn.backbone(x), lambda: hcfcn.neck(feats), args.repeat,
+                                  dev)
         _, t_up = timed_pair(
             lambda: None, lambda: hcfcn.decode_head.upsample_logits(
                 logits16, assigned.assignments, assigned.fine_sizes), args.repeat, dev)
@@ -165,8 +180,9 @@ def main():
     print(f'training step {args.batch}x3x{th}x{tw} (forward + backward; min of {args.repeat}):\n  '
           f'unregularized {fmt(t_unreg)} | regularized (L_SLIC) {fmt(t_reg)} | '
           f'{ratios(t_unreg, t_reg)}')
-    print(headline('training-step ratio regularized / unregularized', f'{args.batch}x3x{th}x{tw}',
-                   t_unreg, t_reg, 1.05, dev))
+    print(
+        headline('training-step ratio regularized / unregularized', f'{args.batch}x3x{th}x{tw}',
+                 t_unreg, t_reg, 1.05, dev))
 
     # the regulariser's own cost on that batch: L_SLIC forward + backward to the assignments
     data = reg.data_preprocessor(copy.deepcopy(batch), True)

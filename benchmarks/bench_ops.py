@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Benchmark q(x, [A4, A8]) (eq. 3) forward + backward against an unfold-based
 reference implementation.
 
@@ -71,14 +72,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmseg_spixreg.ops import (superpixel_reconstruct,  # noqa: E402
-                               valid_seed_mask)
+from mmseg_spixreg.ops import superpixel_reconstruct, valid_seed_mask
 
 METHODS = ('unfold', 'ours')
 # (B, C, H, W) of issue 12's GPU table, measured in addition on CUDA.
-CUDA_SIZES = ((4, 16, 256, 256), (8, 32, 256, 256), (8, 5, 512, 512),
-              (8, 19, 512, 1024), (8, 5, 128, 128))
+CUDA_SIZES = ((4, 16, 256, 256), (8, 32, 256, 256), (8, 5, 512, 512), (8, 19, 512, 1024),
+              (8, 5, 128, 128))
 BACKEND = 'auto'  # of ``ours``; set from --backend
 
 
@@ -137,8 +136,7 @@ def make_inputs(batch, channels, size, device, seed=0):
 
     x = torch.randn(batch, channels, height, width, generator=gen)
     x = x.to(device).requires_grad_()
-    assignments = [assignment(height, width),
-                   assignment(height // 2, width // 2)]
+    assignments = [assignment(height, width), assignment(height // 2, width // 2)]
     grad = torch.randn(batch, channels, height, width, generator=gen)
     return x, assignments, grad.to(device)
 
@@ -162,9 +160,7 @@ def check_agreement(device):
     results = {}
     for method in METHODS:
         out = step(method, x, levels, grad)
-        results[method] = [out.detach()] + [
-            t.grad.clone() for t in [x] + levels
-        ]
+        results[method] = [out.detach()] + [t.grad.clone() for t in [x] + levels]
     for a, b in zip(results['ours'], results['unfold']):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
@@ -188,8 +184,7 @@ def _proc_status():
     with open('/proc/self/status') as f:
         text = f.read()
     return {
-        key: int(re.search(rf'^{key}:\s+(\d+) kB', text, re.M).group(1)) *
-        1024
+        key: int(re.search(rf'^{key}:\s+(\d+) kB', text, re.M).group(1)) * 1024
         for key in ('VmRSS', 'VmHWM')
     }
 
@@ -197,8 +192,7 @@ def _proc_status():
 def measure_cpu_memory_here(method, args):
     """Runs inside the per-method subprocess; prints a JSON line."""
     step(method, *make_inputs(1, 2, 32, torch.device('cpu')))  # lazy init
-    inputs = make_inputs(args.batch, args.channels, _hw(args),
-                         torch.device('cpu'))
+    inputs = make_inputs(args.batch, args.channels, _hw(args), torch.device('cpu'))
     before = _proc_status()['VmRSS']
     try:
         with open('/proc/self/clear_refs', 'w') as f:
@@ -230,8 +224,7 @@ def cpu_memory(args):
         env = dict(os.environ)
         if args.strict_malloc:
             env['MALLOC_MMAP_THRESHOLD_'] = '131072'
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                              env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         result[method] = json.loads(proc.stdout.strip().splitlines()[-1])
         if args.strict_malloc:
             result[method]['source'] += ', MALLOC_MMAP_THRESHOLD_=131072'
@@ -262,8 +255,7 @@ def cuda_memory(args, device):
 
 def report(device, args, times, all_times, memory):
     mib = 2.0**20
-    name = (f', {torch.cuda.get_device_name(device)}'
-            if device.type == 'cuda' else '')
+    name = (f', {torch.cuda.get_device_name(device)}' if device.type == 'cuda' else '')
     print(f'\n== {device.type.upper()} ({torch.get_num_threads()} CPU threads'
           f'{name}), q(x, [A4, A8]) forward+backward, B={args.batch}, '
           f'C={args.channels}, {"x".join(map(str, _hw(args)))}, '
@@ -275,8 +267,7 @@ def report(device, args, times, all_times, memory):
               f'MiB ({memory[method]["source"]})')
     speedup = times['unfold'] / times['ours']
     # (tiny runs can measure 0 bytes: RSS moves in pages)
-    mem_ratio = memory['ours']['peak_extra'] / max(
-        memory['unfold']['peak_extra'], 1)
+    mem_ratio = memory['ours']['peak_extra'] / max(memory['unfold']['peak_extra'], 1)
     print(f'time ratio   unfold / ours = {speedup:.2f}x  (target >= 5x: '
           f'{"met" if speedup >= 5 else "MISSED"})')
     print(f'memory ratio ours / unfold = {mem_ratio:.4f} = 1/'
@@ -307,25 +298,27 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--channels', type=int, default=32)
-    parser.add_argument('--size', type=int, default=256,
-                        help='fine grid side (multiple of 4)')
-    parser.add_argument('--width', type=int, default=0,
-                        help='fine grid width if not --size (multiple of 4)')
-    parser.add_argument('--backend', choices=['auto', 'torch', 'triton'],
-                        default='auto', help='kernels of `ours`')
+    parser.add_argument('--size', type=int, default=256, help='fine grid side (multiple of 4)')
+    parser.add_argument(
+        '--width', type=int, default=0, help='fine grid width if not --size (multiple of 4)')
+    parser.add_argument(
+        '--backend', choices=['auto', 'torch', 'triton'], default='auto', help='kernels of `ours`')
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'],
-                        default='auto',
-                        help='auto: CPU, then CUDA when available')
-    parser.add_argument('--threads', type=int, default=0,
-                        help='torch CPU threads (0: PyTorch default)')
-    parser.add_argument('--strict-malloc', action='store_true',
-                        help='CPU memory: run the measuring subprocesses with '
-                        'MALLOC_MMAP_THRESHOLD_=131072, so that glibc maps '
-                        'and unmaps every large block and RSS follows the '
-                        'live tensor bytes (no allocator caching)')
-    parser.add_argument('--measure-memory', choices=METHODS,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--device',
+        choices=['auto', 'cpu', 'cuda'],
+        default='auto',
+        help='auto: CPU, then CUDA when available')
+    parser.add_argument(
+        '--threads', type=int, default=0, help='torch CPU threads (0: PyTorch default)')
+    parser.add_argument(
+        '--strict-malloc',
+        action='store_true',
+        help='CPU memory: run the measuring subprocesses with '
+        'MALLOC_MMAP_THRESHOLD_=131072, so that glibc maps '
+        'and unmaps every large block and RSS follows the '
+        'live tensor bytes (no allocator caching)')
+    parser.add_argument('--measure-memory', choices=METHODS, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -343,25 +336,23 @@ def main():
     devices = []
     if args.device in ('auto', 'cpu'):
         devices.append(torch.device('cpu'))
-    if args.device == 'cuda' or (args.device == 'auto'
-                                 and torch.cuda.is_available()):
+    if args.device == 'cuda' or (args.device == 'auto' and torch.cuda.is_available()):
         devices.append(torch.device('cuda'))
     for device in devices:
         check_agreement(device)
         cases = [args]
         if device.type == 'cuda':  # + the sizes of issue 12's table
             own = (args.batch, args.channels, *_hw(args))
-            cases += [argparse.Namespace(**dict(
-                vars(args), batch=b, channels=c, size=h, width=w))
-                for b, c, h, w in CUDA_SIZES if (b, c, h, w) != own]
+            cases += [
+                argparse.Namespace(**dict(vars(args), batch=b, channels=c, size=h, width=w))
+                for b, c, h, w in CUDA_SIZES if (b, c, h, w) != own
+            ]
         rows = []
         for case in cases:
-            memory = (cpu_memory(case) if device.type == 'cpu' else
-                      cuda_memory(case, device))
+            memory = (cpu_memory(case) if device.type == 'cpu' else cuda_memory(case, device))
             times, all_times = time_methods(case, device)
-            rows.append(((case.batch, case.channels, *_hw(case)), times,
-                         memory, *report(device, case, times, all_times,
-                                         memory)))
+            rows.append(((case.batch, case.channels, *_hw(case)), times, memory,
+                         *report(device, case, times, all_times, memory)))
         if len(rows) > 1:
             summary(rows)
 

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """L_SLIC as eq. 4 (per-pixel norms at full resolution) vs the former stride-4 evaluation.
 
 Two parts, both against the former evaluation ``mean over stride-4 cells of
@@ -16,7 +16,6 @@ Run from the repository root::
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
 import cv2
@@ -25,7 +24,6 @@ import torch
 import torch.nn.functional as F
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def random_assignment(b, h, w, generator):
@@ -80,8 +78,8 @@ def main():
         rgb = torch.from_numpy(np.ascontiguousarray(bgr[:352, :, ::-1])).permute(2, 0, 1)
         image = rgb[None].float()
         for kind, a4, a8 in (('grid  ', grid_assignment(1, 88, 120), grid_assignment(1, 44, 60)),
-                             ('random', random_assignment(1, 88, 120, g),
-                              random_assignment(1, 44, 60, g))):
+                             ('random', random_assignment(1, 88, 120,
+                                                          g), random_assignment(1, 44, 60, g))):
             old_v = stride4_loss(image, [a4, a8]).item()
             new_v = new(image, [a4, a8], (88, 120)).item()
             print(f'  {name} {kind}: stride-4 (old) {old_v:7.3f}   eq. 4 (new) {new_v:7.3f}   '
@@ -93,16 +91,20 @@ def main():
     a8 = random_assignment(b, s // 8, s // 8, g).requires_grad_()
 
     def step(loss_fn):
+
         def run():
             a4.grad = a8.grad = None
             loss_fn().backward()
+
         return run
 
     # interleaved rounds (old, new, new with m > 0), best of each: on a shared CPU the load
     # changes between rounds affect all three alike
-    runs = [step(lambda: stride4_loss(image, [a4, a8])),
-            step(lambda: new(image, [a4, a8], (s // 4, s // 4))),
-            step(lambda: SLICLoss(1.0, m=1.0)(image, [a4, a8], (s // 4, s // 4)))]
+    runs = [
+        step(lambda: stride4_loss(image, [a4, a8])),
+        step(lambda: new(image, [a4, a8], (s // 4, s // 4))),
+        step(lambda: SLICLoss(1.0, m=1.0)(image, [a4, a8], (s // 4, s // 4)))
+    ]
     best = [float('inf')] * len(runs)
     for _ in range(args.repeat):
         for i, run in enumerate(runs):

@@ -2,8 +2,8 @@
 # on SUIM (halved), fine labels.
 # Adam 5e-4, 512x512 crops + flip, 75 epochs (as iterations at batch 8), best-val checkpoint.
 _base_ = [
-    './_base_/models/fcn16_r34.py', './_base_/datasets/suim.py',
-    './_base_/default_runtime.py', './_base_/schedules/adam_5e-4_suim_75e.py'
+    './_base_/models/fcn16_r34.py', './_base_/datasets/suim.py', './_base_/default_runtime.py',
+    './_base_/schedules/adam_5e-4_suim_75e.py'
 ]
 # the schedule's epochs -> iterations conversion assumes batch 8
 train_dataloader = dict(batch_size=8)

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """mmseg_spixreg: superpixel upsampling (HCFCN) and the SLIC regulariser as an mmseg plug-in.
 
 Importing the package registers every module in mmseg's registries (models, metrics, data sets,

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Shared pytest fixtures: repository paths, the generated data set and real CamVid."""
 import os
 import os.path as osp
@@ -51,8 +52,7 @@ def demo_train_options(root, iters):
         'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
         'train_dataloader.batch_size=2', f'train_cfg.max_iters={iters}',
         'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
-        'model.data_preprocessor.size=(64,64)', 'randomness.seed=3',
-        'randomness.deterministic=True'
+        'model.data_preprocessor.size=(64,64)', 'randomness.seed=3', 'randomness.deterministic=True'
     ]
 
 
@@ -65,8 +65,8 @@ def run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
     if env:
         full_env.update(env)
     cmd = args if args[0] in ('bash', ) else [sys.executable] + list(args)
-    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f'command {cmd} failed with code {proc.returncode}\n'
                              f'--- stdout ---\n{proc.stdout[-6000:]}\n'

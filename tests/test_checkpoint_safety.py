@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Checkpoint loading is weights-only with an allow-list: a malicious checkpoint is refused by every
 entry point (load_from, --resume, tools/test.py, Pretrained init) and runs nothing; mmengine's
 own checkpoints and plain state dicts load."""
@@ -41,16 +42,24 @@ class _WritesMarkerViaTofile:
 def _evil_checkpoint(tmp_path, payload=_WritesMarkerViaExec):
     marker = str(tmp_path / 'pwned.txt')
     path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': OrderedDict(w=torch.zeros(2)),
-                'meta': {'iter': 2, 'payload': payload(marker)}}, path)
+    torch.save(
+        {
+            'state_dict': OrderedDict(w=torch.zeros(2)),
+            'meta': {
+                'iter': 2,
+                'payload': payload(marker)
+            }
+        }, path)
     return path, marker
 
 
 def _opts(root):
     opts = [f'{k}_dataloader.dataset.data_root={root}' for k in ('train', 'val', 'test')]
-    return opts + ['train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-                   'train_dataloader.batch_size=2', 'train_cfg.max_iters=1',
-                   'model.data_preprocessor.size=(64,64)']
+    return opts + [
+        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
+        'train_dataloader.batch_size=2', 'train_cfg.max_iters=1',
+        'model.data_preprocessor.size=(64,64)'
+    ]
 
 
 def _run_failing(args, env=None):
@@ -58,8 +67,13 @@ def _run_failing(args, env=None):
     full_env['PYTHONPATH'] = REPO_ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
     full_env.setdefault('OMP_NUM_THREADS', '2')
     full_env.pop('MMSEG_SPIXREG_TRUST_CHECKPOINTS', None)
-    proc = subprocess.run([sys.executable] + args, cwd=REPO_ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable] + args,
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=900)
     assert proc.returncode != 0, f'{args} accepted a malicious checkpoint:\n{proc.stdout[-3000:]}'
     return proc.stdout + proc.stderr
 
@@ -81,9 +95,10 @@ def test_malicious_checkpoint_is_refused_by_every_entry_point(entry, tmp_path, s
         args = ['tools/test.py', DEMO_CFG, evil, '--work-dir', work] + opts
     else:
         # the demo config has init_cfg=None (random init): replace it
-        args = train + opts + ['model.backbone.init_cfg._delete_=True',
-                               'model.backbone.init_cfg.type=Pretrained',
-                               f'model.backbone.init_cfg.checkpoint={evil}']
+        args = train + opts + [
+            'model.backbone.init_cfg._delete_=True', 'model.backbone.init_cfg.type=Pretrained',
+            f'model.backbone.init_cfg.checkpoint={evil}'
+        ]
     log = _run_failing(args)
     assert f'refused to load checkpoint {evil}' in log, log[-3000:]
     assert 'offending global(s): builtins.exec' in log, log[-3000:]
@@ -133,9 +148,19 @@ def test_mmengine_objects_load_and_allow_list_is_scoped(tmp_path, monkeypatch):
     buf.update(0.5)
     buf.update(1.5)
     path = str(tmp_path / 'mm.pth')
-    torch.save({'meta': {'arr': np.arange(3, dtype=np.int64), 'f': np.float32(2.0)},
-                'message_hub': {'log_scalars': {'train/loss': buf}},
-                'state_dict': OrderedDict(w=torch.ones(2))}, path)
+    torch.save(
+        {
+            'meta': {
+                'arr': np.arange(3, dtype=np.int64),
+                'f': np.float32(2.0)
+            },
+            'message_hub': {
+                'log_scalars': {
+                    'train/loss': buf
+                }
+            },
+            'state_dict': OrderedDict(w=torch.ones(2))
+        }, path)
     before = set(map(str, torch.serialization.get_safe_globals()))
     out = CheckpointLoader.load_checkpoint(path, map_location='cpu')
     assert set(map(str, torch.serialization.get_safe_globals())) == before
@@ -147,8 +172,9 @@ def test_mmengine_objects_load_and_allow_list_is_scoped(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'missing.pth'))
     # every scheme (local, http(s), torchvision, open-mmlab, ...) runs with the allow-list
-    assert all(getattr(loader, '_mmseg_spixreg_safe', False)
-               for loader in CheckpointLoader._schemes.values())
+    assert all(
+        getattr(loader, '_mmseg_spixreg_safe', False)
+        for loader in CheckpointLoader._schemes.values())
 
 
 def test_remote_scheme_loader_refuses_and_allows(tmp_path, monkeypatch):
@@ -174,16 +200,16 @@ def test_torchvision_state_dict_loads_as_pretrained_backbone(tmp_path):
     """A plain state dict as torchvision publishes it loads through init_cfg=Pretrained."""
     import torchvision
     from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
 
     import mmseg_spixreg  # noqa: F401
-    from mmseg.registry import MODELS
     init_default_scope('mmseg')
     torch.manual_seed(1)
     ref = torchvision.models.resnet34(weights=None).state_dict()
     path = str(tmp_path / 'resnet34-torchvision.pth')
     torch.save(ref, path)
-    backbone = MODELS.build(dict(type='DCNResNet', depth=34,
-                                 init_cfg=dict(type='Pretrained', checkpoint=path)))
+    backbone = MODELS.build(
+        dict(type='DCNResNet', depth=34, init_cfg=dict(type='Pretrained', checkpoint=path)))
     backbone.init_weights()
     sd = backbone.state_dict()
     for key in ('conv1.weight', 'layer1.0.conv1.weight', 'layer2.0.conv1.weight',

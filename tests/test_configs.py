@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Every config in configs/ loads and its model builds; the paper's hyper-parameters are set."""
 import glob
 import os.path as osp

@@ -1,28 +1,24 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """tools/dataset_converters: coarse labels (synthetic + real CamVid), SUIM, Cityscapes."""
 import json
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
+import cityscapes_coarse  # tools/dataset_converters (setup.cfg: [tool:pytest] pythonpath)
+import converter_utils
+import make_coarse_labels
+import suim
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'dataset_converters'))
-
-import cityscapes_coarse  # noqa: E402
-import converter_utils  # noqa: E402
-import make_coarse_labels  # noqa: E402
-import suim  # noqa: E402
-
 CAMVID = osp.join(ROOT, '..', 'shared', 'data', 'camvid')
 needs_camvid = pytest.mark.skipif(
     not osp.isdir(osp.join(CAMVID, 'trainannot')),
     reason=f'real CamVid data not found at {osp.normpath(CAMVID)}')
-CAMVID_NAMES = ['0001TP_006690.png', '0006R0_f00930.png', '0016E5_00390.png',
-                '0016E5_05100.png']
+CAMVID_NAMES = ['0001TP_006690.png', '0006R0_f00930.png', '0016E5_00390.png', '0016E5_05100.png']
 
 
 def listdir_recursive(path):
@@ -82,8 +78,10 @@ def _write_labels(directory, labels):
 
 def test_coarse_cli_no_overwrite_atomic_and_errors(tmp_path, capsys):
     rng = np.random.RandomState(0)
-    labels = {f'{i}.png': np.kron(rng.randint(0, 3, (4, 5)), np.ones((20, 20), np.uint8))
-              .astype(np.uint8) for i in range(4)}
+    labels = {
+        f'{i}.png': np.kron(rng.randint(0, 3, (4, 5)), np.ones((20, 20), np.uint8)).astype(np.uint8)
+        for i in range(4)
+    }
     src, dst = str(tmp_path / 'fine'), str(tmp_path / 'coarse')
     _write_labels(src, labels)
     assert make_coarse_labels.main([src, dst, '--erode', '3', '--nproc', '1']) == 0
@@ -96,11 +94,9 @@ def test_coarse_cli_no_overwrite_atomic_and_errors(tmp_path, capsys):
     assert make_coarse_labels.main([src, dst, '--erode', '3', '--nproc', '2']) == 0
     assert '0 written, 4 existing kept' in capsys.readouterr().out
     assert not cv2.imread(osp.join(dst, '0.png'), cv2.IMREAD_UNCHANGED).any()
-    assert make_coarse_labels.main([src, dst, '--erode', '3', '--nproc', '2',
-                                    '--overwrite']) == 0
+    assert make_coarse_labels.main([src, dst, '--erode', '3', '--nproc', '2', '--overwrite']) == 0
     for name in labels:  # 2 processes give the same result as 1
-        assert np.array_equal(cv2.imread(osp.join(dst, name), cv2.IMREAD_UNCHANGED),
-                              first[name])
+        assert np.array_equal(cv2.imread(osp.join(dst, name), cv2.IMREAD_UNCHANGED), first[name])
     # Errors name the file / directory.
     assert make_coarse_labels.main([str(tmp_path / 'missing'), dst]) == 1
     assert 'missing' in capsys.readouterr().err
@@ -131,8 +127,8 @@ def test_coarse_labels_on_real_camvid(tmp_path):
         os.symlink(osp.abspath(osp.join(CAMVID, 'trainannot', name)), osp.join(src, name))
     fractions = {}
     for n in (6, 12, 24):
-        stats = make_coarse_labels.convert(src, str(tmp_path / f'n{n}'), erode=n,
-                                           ignore_values=(11, 255), nproc=1, progress=False)
+        stats = make_coarse_labels.convert(
+            src, str(tmp_path / f'n{n}'), erode=n, ignore_values=(11, 255), nproc=1, progress=False)
         assert stats['files'] == len(CAMVID_NAMES) and stats['written'] == len(CAMVID_NAMES)
         fractions[n] = stats['coarse_fraction']
         assert stats['coarse_error'] < 0.01  # polygons barely leave their class region
@@ -180,8 +176,7 @@ def test_suim_rgb_codes_and_off_colours():
     ids, fixed = suim.rgb_mask_to_ids(np.array([[[3, 250, 0], [200, 10, 230]]], np.uint8))
     assert ids.tolist() == [[2, 5]] and fixed == 2
     with pytest.raises(ValueError, match=r'mask x.bmp.*\(128, 128, 128\) at \(x=1, y=0\)'):
-        suim.rgb_mask_to_ids(np.array([[[0, 0, 0], [128, 128, 128]]], np.uint8),
-                             path='mask x.bmp')
+        suim.rgb_mask_to_ids(np.array([[[0, 0, 0], [128, 128, 128]]], np.uint8), path='mask x.bmp')
 
 
 def test_suim_converter(tmp_path, capsys):
@@ -190,16 +185,17 @@ def test_suim_converter(tmp_path, capsys):
     assert suim.main([src, out, '--num-val', '3', '--nproc', '2']) == 0
     printed = capsys.readouterr().out
     assert f'off-colour pixels fixed to the nearest code: {off} in 11 masks' in printed
-    splits = {s: open(osp.join(out, 'splits', f'{s}.txt')).read().split()
-              for s in ('train', 'val', 'test')}
+    splits = {
+        s: open(osp.join(out, 'splits', f'{s}.txt')).read().split()
+        for s in ('train', 'val', 'test')
+    }
     assert len(splits['val']) == 3 and len(splits['train']) == 5 and len(splits['test']) == 3
     assert not set(splits['train']) & set(splits['val'])
     assert suim.split_train_val(splits['train'] + splits['val'], 3, seed=0)[1] == splits['val']
     assert suim.split_train_val(splits['train'] + splits['val'], 3, seed=1)[1] != splits['val']
     for (split, name), ids in expected.items():
         out_split = 'train_val' if split == 'train_val' else 'test'
-        ann = cv2.imread(osp.join(out, 'ann_dir', out_split, name + '.png'),
-                         cv2.IMREAD_UNCHANGED)
+        ann = cv2.imread(osp.join(out, 'ann_dir', out_split, name + '.png'), cv2.IMREAD_UNCHANGED)
         img = cv2.imread(osp.join(out, 'img_dir', out_split, name + '.jpg'))
         assert ann.shape == (12, 16) and img.shape == (12, 16, 3)  # halved
         assert np.array_equal(ann, ids[::2, ::2])  # 8x8 blocks: nearest keeps them exact
@@ -233,8 +229,9 @@ def _make_cityscapes(root, size=(64, 32)):
     for split, city, stem in items:
         for sub in ('leftImg8bit', 'gtFine', 'gtCoarse'):
             os.makedirs(osp.join(root, sub, split, city), exist_ok=True)
-        cv2.imwrite(osp.join(root, 'leftImg8bit', split, city, f'{stem}_leftImg8bit.png'),
-                    np.full((h, w, 3), 100, np.uint8))
+        cv2.imwrite(
+            osp.join(root, 'leftImg8bit', split, city, f'{stem}_leftImg8bit.png'),
+            np.full((h, w, 3), 100, np.uint8))
         fine = np.full((h, w), 7, np.uint8)  # road
         fine[:h // 2] = 23  # sky
         fine[:, :8] = 0  # unlabeled
@@ -242,15 +239,18 @@ def _make_cityscapes(root, size=(64, 32)):
         cv2.imwrite(osp.join(root, 'gtFine', split, city, f'{stem}_gtFine_labelIds.png'), fine)
         if split == 'train':  # coarse only as polygons (tests the rasteriser)
             objects = [
-                dict(label='road', polygon=[[0, h - 1], [w - 1, h - 1], [w - 1, h // 2],
-                                            [0, h // 2]]),
-                dict(label='cargroup', polygon=[[w // 2, h // 2], [w - 1, h // 2],
-                                                [w - 1, h - 1], [w // 2, h - 1]]),
+                dict(
+                    label='road',
+                    polygon=[[0, h - 1], [w - 1, h - 1], [w - 1, h // 2], [0, h // 2]]),
+                dict(
+                    label='cargroup',
+                    polygon=[[w // 2, h // 2], [w - 1, h // 2], [w - 1, h - 1], [w // 2, h - 1]]),
                 dict(label='sky', polygon=[[0, 0], [10, 0], [10, 5], [0, 5]], deleted=1),
                 dict(label='license plate', polygon=[[1, 1], [3, 1], [3, 3]]),
             ]
-            with open(osp.join(root, 'gtCoarse', split, city,
-                               f'{stem}_gtCoarse_polygons.json'), 'w') as f:
+            with open(
+                    osp.join(root, 'gtCoarse', split, city, f'{stem}_gtCoarse_polygons.json'),
+                    'w') as f:
                 json.dump(dict(imgHeight=h, imgWidth=w, objects=objects), f)
     return items
 
@@ -258,36 +258,40 @@ def _make_cityscapes(root, size=(64, 32)):
 def test_cityscapes_converter(tmp_path, capsys):
     src, out = str(tmp_path / 'cityscapes'), str(tmp_path / 'cs')
     _make_cityscapes(src)
-    assert cityscapes_coarse.main([src, out, '--width', '32', '--height', '16',
-                                   '--nproc', '1']) == 0
+    assert cityscapes_coarse.main([src, out, '--width', '32', '--height', '16', '--nproc',
+                                   '1']) == 0
     assert 'split train 1 / val 2 / test 1' in capsys.readouterr().out
-    splits = {s: open(osp.join(out, 'splits', f'{s}.txt')).read().split()
-              for s in ('train', 'val', 'test')}
-    assert splits == dict(train=['bremen/bremen_000001_000019'],
-                          val=['aachen/aachen_000000_000019', 'weimar/weimar_000002_000019'],
-                          test=['frankfurt/frankfurt_000000_000294'])
-    fine = cv2.imread(osp.join(out, 'gtFine', 'train', 'bremen',
-                               'bremen_000001_000019_gtFine_labelTrainIds.png'),
-                      cv2.IMREAD_UNCHANGED)
+    splits = {
+        s: open(osp.join(out, 'splits', f'{s}.txt')).read().split()
+        for s in ('train', 'val', 'test')
+    }
+    assert splits == dict(
+        train=['bremen/bremen_000001_000019'],
+        val=['aachen/aachen_000000_000019', 'weimar/weimar_000002_000019'],
+        test=['frankfurt/frankfurt_000000_000294'])
+    fine = cv2.imread(
+        osp.join(out, 'gtFine', 'train', 'bremen', 'bremen_000001_000019_gtFine_labelTrainIds.png'),
+        cv2.IMREAD_UNCHANGED)
     assert fine.shape == (16, 32)
     assert fine[0, 10] == 10 and fine[12, 10] == 0 and fine[12, 20] == 13 and fine[5, 1] == 255
-    coarse = cv2.imread(osp.join(out, 'gtCoarse', 'train', 'bremen',
-                                 'bremen_000001_000019_gtCoarse_labelTrainIds.png'),
-                        cv2.IMREAD_UNCHANGED)
+    coarse = cv2.imread(
+        osp.join(out, 'gtCoarse', 'train', 'bremen',
+                 'bremen_000001_000019_gtCoarse_labelTrainIds.png'), cv2.IMREAD_UNCHANGED)
     assert coarse[12, 5] == 0 and coarse[12, 25] == 13  # road, car (from 'cargroup')
     assert coarse[2, 2] == 255 and coarse[2, 20] == 255  # deleted sky / nothing drawn
-    img = cv2.imread(osp.join(out, 'leftImg8bit', 'val', 'frankfurt',
-                              'frankfurt_000000_000294_leftImg8bit.png'))
+    img = cv2.imread(
+        osp.join(out, 'leftImg8bit', 'val', 'frankfurt', 'frankfurt_000000_000294_leftImg8bit.png'))
     assert img.shape == (16, 32, 3)
     assert not osp.exists(osp.join(out, 'gtCoarse', 'val'))
     # Unknown label names are reported with the file.
     bad = osp.join(src, 'gtCoarse', 'train', 'aachen',
                    'aachen_000000_000019_gtCoarse_polygons.json')
     with open(bad, 'w') as f:
-        json.dump(dict(imgHeight=32, imgWidth=64, objects=[dict(label='dragon',
-                                                                  polygon=[[0, 0], [1, 1]])]),
-                  f)
-    assert cityscapes_coarse.main([src, out, '--width', '32', '--height', '16',
-                                   '--overwrite', '--nproc', '1']) == 1
+        json.dump(
+            dict(
+                imgHeight=32, imgWidth=64, objects=[dict(label='dragon', polygon=[[0, 0],
+                                                                                  [1, 1]])]), f)
+    assert cityscapes_coarse.main(
+        [src, out, '--width', '32', '--height', '16', '--overwrite', '--nproc', '1']) == 1
     err = capsys.readouterr().err
     assert "'dragon'" in err and 'aachen_000000_000019_gtCoarse_polygons.json' in err

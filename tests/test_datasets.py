@@ -1,19 +1,18 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Dataset classes and configs/_base_/datasets/*: CamVid (real data), SUIM, Cityscapes coarse."""
 import copy
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS
 
 import mmseg_spixreg.datasets  # noqa: F401  (registers CamVidDataset, SUIMDataset)
 import mmseg_spixreg.evaluation  # noqa: F401  (registers SuperpixelBoundaryMetric)
-from mmseg.registry import DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG_DIR = osp.join(ROOT, 'configs', '_base_', 'datasets')
@@ -21,7 +20,6 @@ CAMVID = osp.join(ROOT, '..', 'shared', 'data', 'camvid')
 needs_camvid = pytest.mark.skipif(
     not osp.isdir(osp.join(CAMVID, 'valannot')),
     reason=f'real CamVid data not found at {osp.normpath(CAMVID)}')
-sys.path.insert(0, osp.join(ROOT, 'tools', 'dataset_converters'))
 
 init_default_scope('mmseg')
 
@@ -39,8 +37,10 @@ def build(dataset_cfg, **overrides):
 
 
 def test_all_dataset_configs_load():
-    names = ['camvid', 'camvid_coarse', 'cityscapes_1024x512', 'cityscapes_coarse_1024x512',
-             'suim', 'suim_coarse']
+    names = [
+        'camvid', 'camvid_coarse', 'cityscapes_1024x512', 'cityscapes_coarse_1024x512', 'suim',
+        'suim_coarse'
+    ]
     for name in names:
         cfg = Config.fromfile(osp.join(CFG_DIR, f'{name}.py'))
         assert [e['type'] for e in cfg.val_evaluator] == ['IoUMetric',
@@ -76,8 +76,7 @@ def test_camvid_train_pipeline_and_class_subset(in_repo_root):
     assert tuple(sample['inputs'].shape) == (3, 352, 352)
     assert not (sample['data_samples'].gt_sem_seg.data == 11).any()
     # Selecting classes still maps void to 255 and renumbers the rest.
-    subset = build(cfg.val_dataloader.dataset, indices=1,
-                   metainfo=dict(classes=('Road', 'Car')))
+    subset = build(cfg.val_dataloader.dataset, indices=1, metainfo=dict(classes=('Road', 'Car')))
     assert subset.metainfo['label_map'][3] == 0 and subset.metainfo['label_map'][8] == 1
     assert subset.metainfo['label_map'][11] == 255
     gt = subset[0]['data_samples'].gt_sem_seg.data.numpy()
@@ -93,15 +92,18 @@ def test_camvid_coarse_config_reads_tool_output(in_repo_root, tmp_path):
     for name in names:
         os.symlink(osp.abspath(osp.join(CAMVID, 'trainannot', name)), src / name)
     coarse_dir = tmp_path / 'coarse' / 'trainannot'
-    make_coarse_labels.convert(str(src), str(coarse_dir), erode=12,
-                               ignore_values=(11, 255), nproc=1, progress=False)
+    make_coarse_labels.convert(
+        str(src), str(coarse_dir), erode=12, ignore_values=(11, 255), nproc=1, progress=False)
     cfg = Config.fromfile(osp.join(CFG_DIR, 'camvid_coarse.py'))
     ds_cfg = cfg.train_dataloader.dataset
     assert ds_cfg.data_prefix.seg_map_path == 'data/camvid_coarse/n12/trainannot'
     ds_cfg.data_prefix.seg_map_path = str(coarse_dir)  # absolute: not joined with data_root
     ds_cfg.data_prefix.img_path = osp.join(CAMVID, 'train')
-    ds_cfg.pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                       dict(type='PackSegInputs')]
+    ds_cfg.pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations'),
+        dict(type='PackSegInputs')
+    ]
     train = build(ds_cfg, indices=2)  # the first two (sorted) images: the converted ones
     sample = train[0]['data_samples']
     assert sample.seg_map_path == osp.join(str(coarse_dir), names[0])
@@ -157,8 +159,10 @@ def test_cityscapes_coarse_config_reads_converter_output(tmp_path):
 
 # --- missing data: what is missing and the README command that makes it -------------------------
 
-DATASET_CONFIGS = ['camvid', 'camvid_coarse', 'cityscapes_1024x512', 'cityscapes_coarse_1024x512',
-                   'suim', 'suim_coarse']
+DATASET_CONFIGS = [
+    'camvid', 'camvid_coarse', 'cityscapes_1024x512', 'cityscapes_coarse_1024x512', 'suim',
+    'suim_coarse'
+]
 
 
 def _readme_data_section():
@@ -172,9 +176,11 @@ def _expected_steps(name, split):
     coarse_train = split == 'train' and name.endswith('coarse')
     if name.startswith('camvid'):
         if coarse_train:
-            return ['python tools/dataset_converters/make_coarse_labels.py '
-                    '../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot '
-                    '--erode 12 --ignore-index 11 255']
+            return [
+                'python tools/dataset_converters/make_coarse_labels.py '
+                '../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot '
+                '--erode 12 --ignore-index 11 255'
+            ]
         return ['../shared/data/camvid']
     if name.startswith('suim'):
         steps = ['python tools/dataset_converters/suim.py SUIM_ROOT data/suim']
@@ -183,8 +189,10 @@ def _expected_steps(name, split):
                          'data/suim/ann_dir/train_val data/suim/ann_dir_coarse_n12/train_val '
                          '--erode 12')
         return steps
-    return ['python tools/dataset_converters/cityscapes_coarse.py CITYSCAPES_ROOT '
-            'data/cityscapes_1024x512']
+    return [
+        'python tools/dataset_converters/cityscapes_coarse.py CITYSCAPES_ROOT '
+        'data/cityscapes_1024x512'
+    ]
 
 
 @pytest.mark.parametrize('name', DATASET_CONFIGS)
@@ -251,9 +259,13 @@ def test_headline_train_command_without_cityscapes(tmp_path):
     """`python tools/train.py configs/hcfcn_r34_cityscapes_coarse.py` where there is no data."""
     from conftest import run_tool
     with pytest.raises(AssertionError) as err:  # run_tool: the command failed
-        run_tool([osp.join(ROOT, 'tools', 'train.py'),
-                  osp.join(ROOT, 'configs', 'hcfcn_r34_cityscapes_coarse.py'),
-                  '--work-dir', str(tmp_path / 'work')], cwd=str(tmp_path), timeout=300)
+        run_tool([
+            osp.join(ROOT, 'tools', 'train.py'),
+            osp.join(ROOT, 'configs', 'hcfcn_r34_cityscapes_coarse.py'), '--work-dir',
+            str(tmp_path / 'work')
+        ],
+                 cwd=str(tmp_path),
+                 timeout=300)
     out = str(err.value)
     assert 'FileNotFoundError: SpixCityscapesDataset: data not found' in out, out[-3000:]
     assert "data root 'data/cityscapes_1024x512/' (data_root) does not exist" in out

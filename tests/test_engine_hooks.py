@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """LossTargetStopHook: the paper's fine-tuning stop rule, on a toy model and fake runner."""
 from types import SimpleNamespace
 
@@ -30,7 +31,10 @@ def _runner(tmp_path, val_values, built_values, iteration):
         return [dict(x=torch.tensor([v])) for v in built_values[cfg['name']]]
 
     runner = SimpleNamespace(
-        model=_MeanLossModel().train(), seed=3, iter=iteration, work_dir=str(tmp_path),
+        model=_MeanLossModel().train(),
+        seed=3,
+        iter=iteration,
+        work_dir=str(tmp_path),
         val_dataloader=[dict(x=torch.tensor([v])) for v in val_values],
         build_dataloader=build_dataloader,
         message_hub=MessageHub.get_instance('test_loss_target_stop_hook'),

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Boundary recall, ASA and the registered SuperpixelBoundaryMetric."""
 import math
 import os.path as osp
@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 
 from mmseg_spixreg.evaluation import (achievable_segmentation_accuracy, boundary_map,
-                                      boundary_recall, boundary_recall_counts,
-                                      default_tolerance)
+                                      boundary_recall, boundary_recall_counts, default_tolerance)
 from mmseg_spixreg.evaluation.functional import asa_counts
 
-CAMVID = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data',
-                  'camvid')
+CAMVID = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'camvid')
 needs_camvid = pytest.mark.skipif(
     not osp.isdir(osp.join(CAMVID, 'valannot')),
     reason=f'real CamVid data not found at {osp.normpath(CAMVID)}')
@@ -50,8 +48,7 @@ def reference_counts(pred, gt, r, ignore_index):
                 continue
             n += 1
             hit = any(
-                is_boundary(pred, yy, xx, None)
-                for yy in range(max(0, y - r), min(h, y + r + 1))
+                is_boundary(pred, yy, xx, None) for yy in range(max(0, y - r), min(h, y + r + 1))
                 for xx in range(max(0, x - r), min(w, x + r + 1)))
             tp += hit
     return tp, n
@@ -238,6 +235,7 @@ def _sample(pred, gt, spix=None):
 def _evaluator(metric_cfgs):
     from mmengine.evaluator import Evaluator
     from mmseg.registry import METRICS
+
     import mmseg_spixreg.evaluation  # noqa: F401  (registers the metric)
     evaluator = Evaluator([METRICS.build(cfg) for cfg in metric_cfgs])
     evaluator.dataset_meta = dict(classes=('a', 'b', 'c'))
@@ -246,8 +244,10 @@ def _evaluator(metric_cfgs):
 
 def test_metric_beside_iou_metric_without_superpixels():
     """Stock segmentors (no pred_superpixels): PixAcc and BR only, next to IoUMetric."""
-    evaluator = _evaluator([dict(type='IoUMetric', iou_metrics=['mIoU']),
-                            dict(type='SuperpixelBoundaryMetric', br_tolerance=0)])
+    evaluator = _evaluator([
+        dict(type='IoUMetric', iou_metrics=['mIoU']),
+        dict(type='SuperpixelBoundaryMetric', br_tolerance=0)
+    ])
     gt1 = edge_map(10, 10, 5)
     gt1[:, 3:5] = 255
     pred1 = edge_map(10, 10, 6)
@@ -286,14 +286,15 @@ def test_metric_with_hard_superpixels_reports_spix_asa():
 
 def test_metric_in_config_evaluator_list():
     """The documented config form builds through mmengine's Evaluator."""
+    import mmseg.evaluation  # noqa: F401  (registers IoUMetric)
     from mmengine.evaluator import Evaluator
     from mmengine.registry import init_default_scope
-    import mmseg.evaluation  # noqa: F401  (registers IoUMetric)
+
     import mmseg_spixreg.evaluation  # noqa: F401
     init_default_scope('mmseg')
     evaluator = Evaluator([dict(type='IoUMetric'), dict(type='SuperpixelBoundaryMetric')])
-    assert [type(m).__name__ for m in evaluator.metrics] == ['IoUMetric',
-                                                             'SuperpixelBoundaryMetric']
+    assert [type(m).__name__
+            for m in evaluator.metrics] == ['IoUMetric', 'SuperpixelBoundaryMetric']
 
 
 def test_metric_skips_samples_without_ground_truth():

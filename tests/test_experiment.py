@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Results table of the protocol runner: mean ± std and Student t-tests on a fake result set."""
 import math
 
@@ -7,10 +8,34 @@ from mmseg_spixreg.utils.experiment import (mean_std, student_t_test, summarize_
                                             table_to_markdown)
 
 FAKE = {
-    'hcfcn_reg': {0: {'BR': 1.0, 'aAcc': 80.0}, 1: {'BR': 2.0, 'aAcc': 81.0},
-                  2: {'BR': 3.0, 'aAcc': 82.0}},
-    'hcfcn': {0: {'BR': 4.0, 'aAcc': 80.0}, 1: {'BR': 5.0, 'aAcc': 81.0},
-              2: {'BR': 6.0, 'aAcc': 82.0}},
+    'hcfcn_reg': {
+        0: {
+            'BR': 1.0,
+            'aAcc': 80.0
+        },
+        1: {
+            'BR': 2.0,
+            'aAcc': 81.0
+        },
+        2: {
+            'BR': 3.0,
+            'aAcc': 82.0
+        }
+    },
+    'hcfcn': {
+        0: {
+            'BR': 4.0,
+            'aAcc': 80.0
+        },
+        1: {
+            'BR': 5.0,
+            'aAcc': 81.0
+        },
+        2: {
+            'BR': 6.0,
+            'aAcc': 82.0
+        }
+    },
 }
 
 
@@ -69,9 +94,11 @@ def test_collect_results_merges_campaigns(tmp_path):
     from conftest import run_tool
     dirs = _write_fake_campaign(tmp_path)
     out = tmp_path / 'merged'
-    proc = run_tool(['tools/collect_results.py', f"lambda=0.3={dirs['hcfcn_reg']}",
-                     f"lambda=0={dirs['hcfcn']}", '--compare', 'lambda=0.3:lambda=0',
-                     '--metrics', 'BR', '--out', str(out)])
+    proc = run_tool([
+        'tools/collect_results.py', f"lambda=0.3={dirs['hcfcn_reg']}", f"lambda=0={dirs['hcfcn']}",
+        '--compare', 'lambda=0.3:lambda=0', '--metrics', 'BR', '--out',
+        str(out)
+    ])
     assert '| lambda=0.3 | 3 | 2.00 ± 1.00 |' in proc.stdout
     with open(out / 'results.json') as f:
         res = json.load(f)
@@ -87,5 +114,7 @@ def test_collect_results_bad_input(tmp_path):
     with pytest.raises(AssertionError, match='no finished run'):
         run_tool(['tools/collect_results.py', f'a={tmp_path}', '--out', str(tmp_path / 'o')])
     with pytest.raises(AssertionError, match='--compare expects A:B'):
-        run_tool(['tools/collect_results.py', f"a={dirs['hcfcn']}", '--compare', 'a:b',
-                  '--out', str(tmp_path / 'o')])
+        run_tool([
+            'tools/collect_results.py', f"a={dirs['hcfcn']}", '--compare', 'a:b', '--out',
+            str(tmp_path / 'o')
+        ])

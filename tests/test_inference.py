@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """mmseg's inference APIs on the project's configs: init_model + inference_model, MMSegInferencer,
 show_result_pyplot, demo/image_demo.py.
 
@@ -17,14 +17,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
 from mmengine.config import Config
-
-import mmseg_spixreg  # noqa: F401
 from mmseg.apis import MMSegInferencer, inference_model, init_model, show_result_pyplot
 from mmseg.apis.utils import _preprare_data
 from mmseg.datasets import CityscapesDataset
 from mmseg.structures import SegDataSample
+
+import mmseg_spixreg  # noqa: F401
+from conftest import REPO_ROOT
 from mmseg_spixreg.visualization import draw_superpixel_boundaries
 
 H, W = 76, 100  # the main test image (height x width), not a multiple of 16
@@ -34,11 +34,18 @@ FAMILIES = {
     'hcfcn16': ('configs/hcfcn16_r34_cityscapes_coarse.py', True, {}),
     'hcfcn': ('configs/hcfcn_r34_cityscapes_coarse.py', True, {}),
     # ASPP / auxiliary head narrowed (512 -> 64 channels): a 130 MB instead of 273 MB checkpoint
-    'deeplabv3': ('configs/hcfcn-deeplabv3_r50-d16_cityscapes_fine.py', True,
-                  {'model.decode_head.channels': 64, 'model.auxiliary_head.channels': 64}),
+    'deeplabv3': ('configs/hcfcn-deeplabv3_r50-d16_cityscapes_fine.py', True, {
+        'model.decode_head.channels': 64,
+        'model.auxiliary_head.channels': 64
+    }),
 }
-DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason='no CUDA device on this machine'))]
+DEVICES = [
+    'cpu',
+    pytest.param(
+        'cuda',
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(), reason='no CUDA device on this machine'))
+]
 
 
 def _image(h, w, seed):
@@ -74,8 +81,8 @@ def save_random_checkpoint(config, path, dataset_meta, device='cpu'):
     torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': dataset_meta}}, path)
 
 
-CITYSCAPES_META = dict(classes=CityscapesDataset.METAINFO['classes'],
-                       palette=CityscapesDataset.METAINFO['palette'])
+CITYSCAPES_META = dict(
+    classes=CityscapesDataset.METAINFO['classes'], palette=CityscapesDataset.METAINFO['palette'])
 
 
 @pytest.fixture(scope='module', params=list(FAMILIES))
@@ -151,8 +158,9 @@ def test_mmseg_inferencer(case, images, tmp_path):
     assert [p.shape for p in folder['predictions']] == [(H, W), (48, 64)]
     samples = inferencer(a, return_datasamples=True)
     _check_sample(samples, H, W, has_spix)
-    pred_png = cv2.imread(osp.join(out_dir, 'pred', os.listdir(osp.join(out_dir, 'pred'))[0]),
-                          cv2.IMREAD_UNCHANGED)
+    pred_png = cv2.imread(
+        osp.join(out_dir, 'pred',
+                 os.listdir(osp.join(out_dir, 'pred'))[0]), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(pred_png, single['predictions'])
     vis = cv2.imread(osp.join(out_dir, 'vis', 'a.png'))[..., ::-1]
     assert vis.shape == (H, 2 * W if has_spix else W, 3)
@@ -168,8 +176,8 @@ def test_show_result_pyplot(case, images, tmp_path):
     a = osp.join(images, 'a.png')
     result = inference_model(model, a)
     out_file = str(tmp_path / 'shown.png')
-    vis = show_result_pyplot(model, a, result, opacity=0.5, show=False, with_labels=False,
-                             out_file=out_file)
+    vis = show_result_pyplot(
+        model, a, result, opacity=0.5, show=False, with_labels=False, out_file=out_file)
     # mmseg's overlay: image * (1 - opacity) + palette[prediction] * opacity
     rgb = cv2.imread(a)[..., ::-1].astype(np.float64)
     colors = np.asarray(CITYSCAPES_META['palette'], np.float64)[result.pred_sem_seg.data[0]]
@@ -185,8 +193,8 @@ def test_inference_on_a_camvid_frame(case, camvid_root, tmp_path):
     result = inference_model(model, frame)
     assert tuple(result.img_shape[:2]) == (75, 100)  # the capped Resize
     _check_sample(result, 360, 480, has_spix)
-    vis = show_result_pyplot(model, frame, result, show=False, with_labels=True,
-                             out_file=str(tmp_path / 'camvid.png'))
+    vis = show_result_pyplot(
+        model, frame, result, show=False, with_labels=True, out_file=str(tmp_path / 'camvid.png'))
     assert vis.shape == (360, 480, 3)
     out = MMSegInferencer(model=config, weights=ckpt, device='cpu')(frame, return_vis=True)
     assert out['predictions'].shape == (360, 480)
@@ -228,10 +236,16 @@ def test_image_demo_draws_superpixels_end_to_end(demo_checkpoint, images, tmp_pa
     config, ckpt = demo_checkpoint
     out_file = str(tmp_path / 'demo.png')
     env = dict(os.environ, OMP_NUM_THREADS='2')
-    proc = subprocess.run(
-        [sys.executable, 'demo/image_demo.py', osp.join(images, 'a.png'), config, ckpt,
-         '--device', 'cpu', '--out-file', out_file, '--opacity', '0.6', '--with-superpixels'],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable, 'demo/image_demo.py',
+        osp.join(images, 'a.png'), config, ckpt, '--device', 'cpu', '--out-file', out_file,
+        '--opacity', '0.6', '--with-superpixels'
+    ],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     drawn = cv2.imread(out_file)
     assert drawn.shape == (H, 2 * W, 3)  # prediction overlay | superpixel boundaries
@@ -240,11 +254,7 @@ def test_image_demo_draws_superpixels_end_to_end(demo_checkpoint, images, tmp_pa
 
 
 def test_image_demo_overlay_and_errors(demo_checkpoint, images, tmp_path):
-    sys.path.insert(0, osp.join(REPO_ROOT, 'demo'))
-    try:
-        import image_demo
-    finally:
-        sys.path.pop(0)
+    import image_demo  # demo/ is on sys.path (setup.cfg: [tool:pytest] pythonpath)
     config, ckpt = demo_checkpoint
     a = osp.join(images, 'a.png')
     out_file = str(tmp_path / 'overlay.png')
@@ -260,5 +270,7 @@ def test_image_demo_overlay_and_errors(demo_checkpoint, images, tmp_path):
     from mmseg_spixreg.datasets import SUIMDataset
     save_random_checkpoint(fcn_cfg, fcn_ckpt, dict(SUIMDataset.METAINFO))
     with pytest.raises(SystemExit, match='returns no pred_superpixels'):
-        image_demo.main([a, fcn_cfg, fcn_ckpt, '--device', 'cpu', '--with-superpixels',
-                         '--out-file', str(tmp_path / 'x.png')])
+        image_demo.main([
+            a, fcn_cfg, fcn_ckpt, '--device', 'cpu', '--with-superpixels', '--out-file',
+            str(tmp_path / 'x.png')
+        ])

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SIGKILL while a checkpoint is saved, then --resume: the same weights as an uninterrupted run.
 
 One training run (regularized HCFCN-16, generated data, CPU, 6 iterations, a checkpoint every 2,
@@ -26,7 +27,6 @@ import time
 import torch
 
 from conftest import DEMO_CFG, REPO_ROOT, demo_train_options, run_tool
-
 
 # Runs tools/train.py in this process after patching os.replace / os.fsync to die at one point
 # of the N-th checkpoint save (fault injection for the test only).
@@ -76,8 +76,8 @@ def _env():
 def _killed_run(driver, point, nth, args):
     """Run the driver; return its output after it died of SIGKILL (fail otherwise)."""
     cmd = [sys.executable, driver, point, str(nth), 'tools/train.py'] + args
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == -signal.SIGKILL, (
         f'{point}: expected death by SIGKILL, got {proc.returncode}\n{proc.stderr[-3000:]}')
     return proc.stdout + proc.stderr
@@ -87,8 +87,13 @@ def _external_kill_during_save(driver, work, args):
     """Start training, SIGKILL it from outside once .iter_4.pth.tmp exists (2nd save)."""
     tmp = osp.join(work, '.iter_4.pth.tmp')
     cmd = [sys.executable, driver, 'slow', '2', 'tools/train.py'] + args
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True)
     try:
         deadline = time.time() + 600
         while not osp.exists(tmp):
@@ -168,8 +173,15 @@ class _RecordingRunner:
         self.epoch, self.iter = 0, 0
         self.present_at_save = {}
 
-    def save_checkpoint(self, out_dir, filename, file_client_args=None, save_optimizer=True,
-                        save_param_scheduler=True, meta=None, by_epoch=True, backend_args=None):
+    def save_checkpoint(self,
+                        out_dir,
+                        filename,
+                        file_client_args=None,
+                        save_optimizer=True,
+                        save_param_scheduler=True,
+                        meta=None,
+                        by_epoch=True,
+                        backend_args=None):
         from mmengine.runner.checkpoint import save_checkpoint
         self.present_at_save.setdefault(filename, []).append(sorted(os.listdir(self.work_dir)))
         save_checkpoint({'meta': meta}, osp.join(out_dir, filename), backend_args=backend_args)
@@ -178,12 +190,18 @@ class _RecordingRunner:
 def _save_sequence(hook_type, work_dir):
     """iter_2 + best (mIoU 0.5), then iter_4 + a better best (0.7), max_keep_ckpts=1."""
     from mmengine.registry import init_default_scope
+    from mmseg.registry import HOOKS
 
     import mmseg_spixreg  # noqa: F401
-    from mmseg.registry import HOOKS
     init_default_scope('mmseg')
-    hook = HOOKS.build(dict(type=hook_type, interval=2, by_epoch=False, max_keep_ckpts=1,
-                            save_best='mIoU', rule='greater'))
+    hook = HOOKS.build(
+        dict(
+            type=hook_type,
+            interval=2,
+            by_epoch=False,
+            max_keep_ckpts=1,
+            save_best='mIoU',
+            rule='greater'))
     runner = _RecordingRunner(work_dir, f'{hook_type}-{work_dir}')
     hook.before_train(runner)
     for it, miou in ((1, 0.5), (3, 0.7)):

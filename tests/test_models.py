@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """The model (issue 4): DCN ResNet34-OS16, AssignmentNeck, HCFCNHead, SLICLoss, preprocessor.
 
 Everything runs on CPU with random initialisation (no download) on small inputs.
@@ -38,9 +39,12 @@ def model_cfg(name, **changes):
     """``model`` of configs/<name>: random init, training batches padded to a multiple of 16."""
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(REPO, 'configs', name))
-    cfg.merge_from_dict({'model.backbone.init_cfg': None, 'model.data_preprocessor.size': None,
-                         'model.data_preprocessor.size_divisor': 16,
-                         **changes})
+    cfg.merge_from_dict({
+        'model.backbone.init_cfg': None,
+        'model.data_preprocessor.size': None,
+        'model.data_preprocessor.size_divisor': 16,
+        **changes
+    })
     if cfg.model.get('pretrained'):
         cfg.model.pretrained = None
     return cfg.model
@@ -57,16 +61,16 @@ def make_batch(b=2, h=64, w=64, num_classes=19, seed=0, labels=True, images=None
     """mmseg-style data dict: uint8 BGR images + SegDataSamples."""
     g = torch.Generator().manual_seed(seed)
     if images is None:
-        images = [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
-                  for _ in range(b)]
+        images = [
+            torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for _ in range(b)
+        ]
     samples = []
     for img in images:
         s = SegDataSample()
         hh, ww = img.shape[-2:]
         s.set_metainfo(dict(img_shape=(hh, ww), ori_shape=(hh, ww), pad_shape=(hh, ww)))
         if labels:
-            s.gt_sem_seg = PixelData(
-                data=torch.randint(0, num_classes, (1, hh, ww), generator=g))
+            s.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, hh, ww), generator=g))
         samples.append(s)
     return dict(inputs=list(images), data_samples=samples)
 
@@ -88,7 +92,8 @@ def test_rgb_to_lab_matches_opencv():
     img = rng.random((40, 50, 3), dtype=np.float32)
     # extremes and primaries, and the dark range below the sRGB / CIE thresholds
     img[0, :8] = np.array([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0],
-                           [0.01, 0.02, 0.03], [0.5, 0.5, 0.5]], dtype=np.float32)
+                           [0.01, 0.02, 0.03], [0.5, 0.5, 0.5]],
+                          dtype=np.float32)
     ref = cv2.cvtColor(img, cv2.COLOR_RGB2Lab)
     ours = rgb_to_lab(torch.from_numpy(img).permute(2, 0, 1)).permute(1, 2, 0).numpy()
     err = np.abs(ours - ref)
@@ -96,9 +101,13 @@ def test_rgb_to_lab_matches_opencv():
     # steps, so it deviates from the exact formula by up to ~0.5 Lab units in dark colours
     assert err.mean() < 0.1 and err.max() < 0.6, (err.mean(), err.max())
     # the exact formula: reference values of the sRGB primaries (D65) to 1e-3
-    exact = {(1, 0, 0): (53.2408, 80.0925, 67.2032), (0, 1, 0): (87.7347, -86.1827, 83.1793),
-             (0, 0, 1): (32.2970, 79.1875, -107.8602), (1, 1, 1): (100.0, 0.0, 0.0),
-             (0, 0, 0): (0.0, 0.0, 0.0)}
+    exact = {
+        (1, 0, 0): (53.2408, 80.0925, 67.2032),
+        (0, 1, 0): (87.7347, -86.1827, 83.1793),
+        (0, 0, 1): (32.2970, 79.1875, -107.8602),
+        (1, 1, 1): (100.0, 0.0, 0.0),
+        (0, 0, 0): (0.0, 0.0, 0.0)
+    }
     rgb = torch.tensor(list(exact), dtype=torch.float64).T[..., None]  # (3, 5, 1)
     lab = rgb_to_lab(rgb)[..., 0].T.numpy()
     assert np.allclose(lab, np.array(list(exact.values())), atol=1e-3), lab
@@ -127,8 +136,9 @@ def test_backbone_dcn_downsampling_and_pairs():
     # exactly the stride-2 convs of conv3_x / conv4_x (3x3 + 1x1 shortcut); stem stays plain
     names = sorted(n for n, m in dcn.named_modules()
                    if isinstance(m, ZeroInitModulatedDeformConv2d))
-    assert names == ['layer2.0.conv1', 'layer2.0.downsample.0', 'layer3.0.conv1',
-                     'layer3.0.downsample.0']
+    assert names == [
+        'layer2.0.conv1', 'layer2.0.downsample.0', 'layer3.0.conv1', 'layer3.0.downsample.0'
+    ]
     assert not hasattr(dcn, 'layer4')
     for n in names:
         off = dcn.get_submodule(n).conv_offset
@@ -171,10 +181,14 @@ def test_torchvision_resnet34_checkpoint_maps_onto_the_backbone():
 def test_neck_pairs_consecutive_stride_outputs_of_stock_backbone():
     init_default_scope('mmseg')
     neck = MODELS.build(
-        dict(type='AssignmentNeck', in_channels=[8, 16, 32, 32], in_strides=[4, 8, 16, 16],
-             levels=(4, 8)))
-    feats = (torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8), torch.randn(2, 32, 4, 4),
-             torch.randn(2, 32, 4, 4))
+        dict(
+            type='AssignmentNeck',
+            in_channels=[8, 16, 32, 32],
+            in_strides=[4, 8, 16, 16],
+            levels=(4, 8)))
+    feats = (torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8,
+                                                    8), torch.randn(2, 32, 4,
+                                                                    4), torch.randn(2, 32, 4, 4))
     out = neck(feats)
     assert isinstance(out, tuple) and len(out) == 4 and all(a is b for a, b in zip(out, feats))
     assert out.levels == (4, 8)
@@ -191,8 +205,8 @@ def test_neck_pairs_consecutive_stride_outputs_of_stock_backbone():
     (dict(levels=(8, 16)), 'unknown assignment level 16'),
     (dict(levels=(2, 4)), 'unknown assignment level 2'),
     (dict(levels=(8, 4)), 'consecutive'),
-    (dict(in_strides=[4, 8, 16, 32], in_channels=[64, 128, 256, 512], levels=(4, 16)),
-     'consecutive'),
+    (dict(in_strides=[4, 8, 16, 32], in_channels=[64, 128, 256, 512],
+          levels=(4, 16)), 'consecutive'),
 ])
 def test_neck_validation(neck_kw, match):
     init_default_scope('mmseg')
@@ -202,12 +216,24 @@ def test_neck_validation(neck_kw, match):
 
 
 @pytest.mark.parametrize('changes, match', [
-    ({'model.decode_head.loss_slic.loss_weight': -0.1}, 'lambda'),
-    ({'model.decode_head.loss_slic.m': -1.0}, 'm must be'),
-    ({'model.neck.levels': (8, )}, 'do not match'),
-    ({'model.decode_head.levels': (4, 16)}, 'consecutive powers of two'),
-    ({'model.neck.num_proj': 0}, 'num_proj'),
-    ({'model.neck.tau': 0}, 'tau'),
+    ({
+        'model.decode_head.loss_slic.loss_weight': -0.1
+    }, 'lambda'),
+    ({
+        'model.decode_head.loss_slic.m': -1.0
+    }, 'm must be'),
+    ({
+        'model.neck.levels': (8, )
+    }, 'do not match'),
+    ({
+        'model.decode_head.levels': (4, 16)
+    }, 'consecutive powers of two'),
+    ({
+        'model.neck.num_proj': 0
+    }, 'num_proj'),
+    ({
+        'model.neck.tau': 0
+    }, 'tau'),
 ])
 def test_config_validation(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -241,14 +267,16 @@ def test_train_step(name, slic):
 
 
 def test_head_with_convs_before_the_classifier():
-    model = build('hcfcn_r34_cityscapes_fine.py',
-                  **{'model.decode_head.num_convs': 2, 'model.decode_head.channels': 96})
+    model = build('hcfcn_r34_cityscapes_fine.py', **{
+        'model.decode_head.num_convs': 2,
+        'model.decode_head.channels': 96
+    })
     assert len(model.decode_head.convs) == 2 and model.decode_head.conv_seg.in_channels == 96
     losses, total = train_losses(model, make_batch())
     assert torch.isfinite(total) and 'decode.loss_slic' in losses
     with pytest.raises(ValueError, match='channels must equal in_channels'):
-        MODELS.build(model_cfg('hcfcn_r34_cityscapes_fine.py',
-                               **{'model.decode_head.channels': 96}))
+        MODELS.build(
+            model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.channels': 96}))
 
 
 def test_slic_only_mode_needs_no_labels():
@@ -256,8 +284,8 @@ def test_slic_only_mode_needs_no_labels():
     losses, total = train_losses(model, make_batch(labels=False))
     assert set(losses) == {'decode.loss_slic'} and torch.isfinite(total)
     with pytest.raises(ValueError, match='supervised=False'):
-        MODELS.build(model_cfg('hcfcn16_r34_cityscapes_fine.py',
-                               **{'model.decode_head.supervised': False}))
+        MODELS.build(
+            model_cfg('hcfcn16_r34_cityscapes_fine.py', **{'model.decode_head.supervised': False}))
 
 
 def test_slic_loss_without_slic_image_is_a_clear_error():
@@ -270,10 +298,14 @@ def test_slic_loss_without_slic_image_is_a_clear_error():
 def _grad_norms(model, loss):
     model.zero_grad()
     loss.backward()
-    neck = {n: p.grad.abs().sum().item() if p.grad is not None else 0.0
-            for n, p in model.neck.named_parameters()}
-    offs = {n: p.grad.abs().sum().item() if p.grad is not None else 0.0
-            for n, p in model.backbone.named_parameters() if 'conv_offset' in n}
+    neck = {
+        n: p.grad.abs().sum().item() if p.grad is not None else 0.0
+        for n, p in model.neck.named_parameters()
+    }
+    offs = {
+        n: p.grad.abs().sum().item() if p.grad is not None else 0.0
+        for n, p in model.backbone.named_parameters() if 'conv_offset' in n
+    }
     return neck, offs
 
 
@@ -283,8 +315,8 @@ def test_gradients_reach_projections_and_dcn_offsets(term):
     # the strided conv1's branch output exactly 0 at step 0; pretrained weights have no such zero)
     model = build('hcfcn_r34_cityscapes_fine.py', **{'model.backbone.zero_init_residual': False})
     losses, _ = train_losses(model, make_batch())
-    neck, offs = _grad_norms(model, losses['decode.loss_ce' if term == 'ce' else
-                                            'decode.loss_slic'])
+    neck, offs = _grad_norms(model,
+                             losses['decode.loss_ce' if term == 'ce' else 'decode.loss_slic'])
     # W and W~ (the 1x1 projections, weights and biases) of both levels
     assert len(neck) >= 4 and all(v > 0 for v in neck.values()), neck
     # offset/mask convs of the four DCN layers (weights and biases)
@@ -310,6 +342,7 @@ def test_slic_loss_compares_full_resolution_pixels():
     a4, a8 = _random_assignment(2, 8, 12), _random_assignment(2, 4, 6)
     loss = SLICLoss(loss_weight=0.5, m=0.0)
     value = loss(image, [a4, a8], (8, 12))
+
     def stride4_value(img):  # the previous, stride-4 evaluation (mean over cells of cell means)
         lab4 = F.avg_pool2d(rgb_to_lab(img / 255.0), 4)
         return (lab4 - superpixel_reconstruct(lab4, [a4, a8])).norm(dim=1).mean().item()
@@ -338,8 +371,12 @@ def test_slic_loss_compares_full_resolution_pixels():
 def test_preprocessor_stores_unnormalised_rgb_slic_image():
     init_default_scope('mmseg')
     pre = MODELS.build(
-        dict(type='SpixSegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-             std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(40, 48)))
+        dict(
+            type='SpixSegDataPreProcessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True,
+            size=(40, 48)))
     batch = make_batch(b=2, h=36, w=44)
     data = pre(copy.deepcopy(batch), True)
     assert tuple(data['inputs'].shape) == (2, 3, 40, 48)
@@ -352,8 +389,12 @@ def test_preprocessor_stores_unnormalised_rgb_slic_image():
         assert list(sample.metainfo['padding_size']) == [0, 4, 0, 4]
     # the normalised inputs are what SegDataPreProcessor gives
     stock = MODELS.build(
-        dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-             std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(40, 48)))
+        dict(
+            type='SegDataPreProcessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True,
+            size=(40, 48)))
     assert torch.equal(stock(copy.deepcopy(batch), True)['inputs'], data['inputs'])
     # not stored at test time
     test_data = pre(make_batch(b=1, h=32, w=32), False)
@@ -366,8 +407,8 @@ def test_preprocessor_stores_unnormalised_rgb_slic_image():
 
 def _test_batch(h, w, ori, flip=False, seed=0):
     batch = make_batch(b=1, h=h, w=w, labels=False, seed=seed)
-    batch['data_samples'][0].set_metainfo(dict(ori_shape=ori, flip=flip,
-                                               flip_direction='horizontal'))
+    batch['data_samples'][0].set_metainfo(
+        dict(ori_shape=ori, flip=flip, flip_direction='horizontal'))
     return batch
 
 
@@ -401,8 +442,9 @@ def test_predict_whole_returns_full_resolution_maps():
 
 def test_predict_without_padding_odd_sizes_and_slide():
     # stock preprocessing without size_divisor: odd feature sizes are padded inside the neck
-    model = build('hcfcn_r34_cityscapes_fine.py',
-                  **{'model.data_preprocessor.test_cfg': None}).eval()
+    model = build('hcfcn_r34_cityscapes_fine.py', **{
+        'model.data_preprocessor.test_cfg': None
+    }).eval()
     batch = _test_batch(50, 70, (50, 70))
     with torch.no_grad():
         out = model.test_step(batch)[0]
@@ -427,10 +469,14 @@ def test_superpixel_geometry_matches_pred_sem_seg():
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 12, (2, 40, 48), generator=g)
     results = [SegDataSample(), SegDataSample()]
-    metas = [dict(img_padding_size=[0, 6, 0, 4], ori_shape=(36, 42), flip=True,
-                  flip_direction='horizontal'),
-             dict(padding_size=[0, 0, 0, 8], ori_shape=(32, 48), flip=True,
-                  flip_direction='vertical')]
+    metas = [
+        dict(
+            img_padding_size=[0, 6, 0, 4],
+            ori_shape=(36, 42),
+            flip=True,
+            flip_direction='horizontal'),
+        dict(padding_size=[0, 0, 0, 8], ori_shape=(32, 48), flip=True, flip_direction='vertical')
+    ]
     for r, m in zip(results, metas):
         r.set_metainfo(m)
     # the same map as one-hot logits through mmseg's postprocess_result
@@ -454,13 +500,13 @@ def test_tta_with_superpixels():
     views = []
     for flip in (False, True):
         view = make_batch(b=1, h=64, w=64, seed=3)  # same image and labels in both views
-        view['data_samples'][0].set_metainfo(dict(flip=flip, flip_direction='horizontal',
-                                                  img_path='img.png'))
+        view['data_samples'][0].set_metainfo(
+            dict(flip=flip, flip_direction='horizontal', img_path='img.png'))
         if flip:
             view['inputs'][0] = view['inputs'][0].flip(-1)
         views.append(view)
-    data = dict(inputs=[v['inputs'] for v in views],
-                data_samples=[v['data_samples'] for v in views])
+    data = dict(
+        inputs=[v['inputs'] for v in views], data_samples=[v['data_samples'] for v in views])
     with torch.no_grad():
         out = tta.test_step(data)[0]
         single = model.test_step(copy.deepcopy(views[0]))[0]
@@ -530,13 +576,17 @@ def test_slic_loss_alone_aligns_superpixels_with_colour_regions():
     training (0.950 with the former stride-4 evaluation).
     """
     image, labels = _flat_regions()
-    model = build('hcfcn_r34_cityscapes_fine.py', seed=0,
-                  **{'model.decode_head.supervised': False,
-                     'model.decode_head.loss_slic.loss_weight': 1.0,
-                     'model.backbone.base_channels': 16,
-                     'model.neck.in_channels': [16, 32, 64],
-                     'model.decode_head.in_channels': 64,
-                     'model.decode_head.channels': 64})
+    model = build(
+        'hcfcn_r34_cityscapes_fine.py',
+        seed=0,
+        **{
+            'model.decode_head.supervised': False,
+            'model.decode_head.loss_slic.loss_weight': 1.0,
+            'model.backbone.base_channels': 16,
+            'model.neck.in_channels': [16, 32, 64],
+            'model.decode_head.in_channels': 64,
+            'model.decode_head.channels': 64
+        })
     bgr = torch.from_numpy(image[..., ::-1].copy()).permute(2, 0, 1)
     batch = make_batch(images=[bgr], labels=False)
 

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Tests of the superpixel core ops (issue 3) against slow loop references.
 
 These run the default backend ('auto': the torch kernels for CPU tensors);
@@ -12,11 +13,9 @@ import torch.nn.functional as F
 
 import mmseg_spixreg.ops
 from mmseg_spixreg.models.utils import SuperpixelAssignment
-from mmseg_spixreg.ops import (hard_superpixels, neighbour_correlation,
-                               seed_coordinates, superpixel_downsample,
-                               superpixel_reconstruct, superpixel_upsample,
-                               valid_seed_mask)
-from mmseg_spixreg.ops import torch_kernels
+from mmseg_spixreg.ops import (hard_superpixels, neighbour_correlation, seed_coordinates,
+                               superpixel_downsample, superpixel_reconstruct, superpixel_upsample,
+                               torch_kernels, valid_seed_mask)
 
 # (B, C, H, W) fine-grid shapes: a 2x2 image (one coarse cell), non-square,
 # odd coarse sizes (so the blocks have ragged ends) and a single image.
@@ -118,16 +117,13 @@ def hard_assign(B, H, W, generator=None):
 def test_upsample_matches_loop_reference(shape, block_size):
     g = torch.Generator().manual_seed(0)
     B, C, H, W = shape
-    coarse = torch.randn(B, C, H // 2, W // 2, dtype=torch.float64,
-                         generator=g)
+    coarse = torch.randn(B, C, H // 2, W // 2, dtype=torch.float64, generator=g)
     assign = rand_assign(B, H, W, generator=g)
-    torch.testing.assert_close(
-        superpixel_upsample(coarse, assign), ref_upsample(coarse, assign))
+    torch.testing.assert_close(superpixel_upsample(coarse, assign), ref_upsample(coarse, assign))
     # Not a valid assignment (negative weights, rows not summing to 1): the
     # operator is still the plain sum over in-map seeds.
     assign = torch.randn(B, 9, H, W, dtype=torch.float64, generator=g)
-    torch.testing.assert_close(
-        superpixel_upsample(coarse, assign), ref_upsample(coarse, assign))
+    torch.testing.assert_close(superpixel_upsample(coarse, assign), ref_upsample(coarse, assign))
 
 
 @pytest.mark.parametrize('shape', SHAPES)
@@ -136,11 +132,9 @@ def test_downsample_matches_loop_reference(shape, block_size):
     B, C, H, W = shape
     fine = torch.randn(B, C, H, W, dtype=torch.float64, generator=g)
     assign = rand_assign(B, H, W, generator=g)
+    torch.testing.assert_close(superpixel_downsample(fine, assign), ref_downsample(fine, assign))
     torch.testing.assert_close(
-        superpixel_downsample(fine, assign), ref_downsample(fine, assign))
-    torch.testing.assert_close(
-        superpixel_downsample(fine, assign, eps=0.5),
-        ref_downsample(fine, assign, eps=0.5))
+        superpixel_downsample(fine, assign, eps=0.5), ref_downsample(fine, assign, eps=0.5))
 
 
 @pytest.mark.parametrize('size', [(8, 12), (4, 4), (12, 8)])
@@ -150,16 +144,12 @@ def test_reconstruct_matches_loop_reference(size, block_size):
     x = torch.randn(2, 3, H, W, dtype=torch.float64, generator=g)
     a1 = rand_assign(2, H, W, generator=g)
     a2 = rand_assign(2, H // 2, W // 2, generator=g)
-    torch.testing.assert_close(
-        superpixel_reconstruct(x, [a1]), ref_reconstruct(x, [a1]))
-    torch.testing.assert_close(
-        superpixel_reconstruct(x, [a1, a2]), ref_reconstruct(x, [a1, a2]))
+    torch.testing.assert_close(superpixel_reconstruct(x, [a1]), ref_reconstruct(x, [a1]))
+    torch.testing.assert_close(superpixel_reconstruct(x, [a1, a2]), ref_reconstruct(x, [a1, a2]))
     torch.testing.assert_close(
         superpixel_reconstruct(x, (a1, a2)),
         superpixel_upsample(
-            superpixel_upsample(
-                superpixel_downsample(superpixel_downsample(x, a1), a2), a2),
-            a1))
+            superpixel_upsample(superpixel_downsample(superpixel_downsample(x, a1), a2), a2), a1))
 
 
 def test_neighbour_correlation_matches_loop_reference(block_size):
@@ -169,8 +159,7 @@ def test_neighbour_correlation_matches_loop_reference(block_size):
     expected = torch.zeros(2, 9, 6, 8, dtype=torch.float64)
     for b, y, x in itertools.product(range(2), range(6), range(8)):
         for j, sy, sx in _seeds(y, x, 3, 4):
-            expected[b, j, y, x] = torch.dot(fine[b, :, y, x],
-                                             coarse[b, :, sy, sx])
+            expected[b, j, y, x] = torch.dot(fine[b, :, y, x], coarse[b, :, sy, sx])
     torch.testing.assert_close(neighbour_correlation(fine, coarse), expected)
 
 
@@ -185,10 +174,9 @@ def test_assignment_matches_loop_reference(size, block_size):
     assert assign.shape == (2, 9, H, W) and assign.dtype == torch.float64
     torch.testing.assert_close(assign, ref_assignment(module, fine, coarse))
     invalid = ~valid_seed_mask(H, W).expand_as(assign)
-    assert (assign[invalid] == 0).all()          # exactly zero
+    assert (assign[invalid] == 0).all()  # exactly zero
     assert (assign[~invalid] > 0).all()
-    torch.testing.assert_close(
-        assign.sum(1), torch.ones(2, H, W, dtype=torch.float64))
+    torch.testing.assert_close(assign.sum(1), torch.ones(2, H, W, dtype=torch.float64))
 
 
 def test_assignment_still_importable_from_ops():
@@ -214,8 +202,7 @@ def test_assignment_defaults_and_gradients():
 
 def test_assignment_gradcheck():
     torch.manual_seed(5)
-    module = SuperpixelAssignment(3, 4, embed_dims=5, tau=0.5,
-                                  bias=True).double()
+    module = SuperpixelAssignment(3, 4, embed_dims=5, tau=0.5, bias=True).double()
     fine = torch.randn(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     coarse = torch.randn(1, 4, 2, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(module, (fine, coarse))
@@ -232,8 +219,7 @@ def test_gradcheck_upsample(block_size):
     coarse = torch.randn(2, 2, 3, 2, dtype=torch.float64, generator=g)
     assign = rand_assign(2, 6, 4, generator=g)
     assert torch.autograd.gradcheck(
-        superpixel_upsample,
-        (coarse.requires_grad_(), assign.requires_grad_()),
+        superpixel_upsample, (coarse.requires_grad_(), assign.requires_grad_()),
         fast_mode=block_size == 'tiny')
 
 
@@ -242,8 +228,7 @@ def test_gradcheck_downsample(block_size):
     fine = torch.randn(2, 2, 6, 4, dtype=torch.float64, generator=g)
     assign = rand_assign(2, 6, 4, generator=g)
     assert torch.autograd.gradcheck(
-        superpixel_downsample, (fine.requires_grad_(),
-                                assign.requires_grad_()),
+        superpixel_downsample, (fine.requires_grad_(), assign.requires_grad_()),
         fast_mode=block_size == 'tiny')
 
 
@@ -254,7 +239,8 @@ def test_gradcheck_reconstruct(block_size):
     a2 = rand_assign(1, 4, 2, generator=g)
     inputs = (x.requires_grad_(), a1.requires_grad_(), a2.requires_grad_())
     assert torch.autograd.gradcheck(
-        lambda x, a1, a2: superpixel_reconstruct(x, [a1, a2]), inputs,
+        lambda x, a1, a2: superpixel_reconstruct(x, [a1, a2]),
+        inputs,
         fast_mode=block_size == 'tiny')
 
 
@@ -263,8 +249,7 @@ def test_gradcheck_neighbour_correlation(block_size):
     fine = torch.randn(2, 2, 4, 6, dtype=torch.float64, generator=g)
     coarse = torch.randn(2, 2, 2, 3, dtype=torch.float64, generator=g)
     assert torch.autograd.gradcheck(
-        neighbour_correlation,
-        (fine.requires_grad_(), coarse.requires_grad_()),
+        neighbour_correlation, (fine.requires_grad_(), coarse.requires_grad_()),
         fast_mode=block_size == 'tiny')
 
 
@@ -310,10 +295,8 @@ def test_reconstruct_of_constant_is_constant():
     g = torch.Generator().manual_seed(10)
     value = torch.tensor([3.5, -2.0], dtype=torch.float64).view(1, 2, 1, 1)
     x = value.expand(2, 2, 16, 12)
-    levels = [rand_assign(2, 16 // 2**k, 12 // 2**k, generator=g)
-              for k in range(2)]
-    torch.testing.assert_close(
-        superpixel_reconstruct(x, levels), x.expand(2, 2, 16, 12))
+    levels = [rand_assign(2, 16 // 2**k, 12 // 2**k, generator=g) for k in range(2)]
+    torch.testing.assert_close(superpixel_reconstruct(x, levels), x.expand(2, 2, 16, 12))
 
 
 def test_hard_downsample_is_exact_superpixel_mean():
@@ -364,9 +347,8 @@ def test_empty_superpixels_give_zero_and_finite_grads():
         assert torch.isfinite(fine.grad).all()
         assert not torch.isnan(a.grad).any()
         # cell (0, 0)'s pixels feed seed (0, 1), which has 8 members
-        torch.testing.assert_close(
-            fine.grad[:, :, :2, :2].double(),
-            torch.full((1, 2, 2, 2), 1 / 8, dtype=torch.float64))
+        torch.testing.assert_close(fine.grad[:, :, :2, :2].double(),
+                                   torch.full((1, 2, 2, 2), 1 / 8, dtype=torch.float64))
     # gradients of q with empty superpixels are finite too
     x = torch.randn(1, 2, H, W, dtype=torch.float64, requires_grad=True)
     superpixel_reconstruct(x, [assign]).square().sum().backward()
@@ -379,8 +361,7 @@ def test_empty_superpixels_give_zero_and_finite_grads():
 def test_hard_superpixels_single_level_by_hand():
     assign = torch.zeros(1, 9, 4, 4)
     assign[:, 4] = 1  # every pixel: its own cell
-    expected = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3],
-                             [2, 2, 3, 3]])
+    expected = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
     assert torch.equal(hard_superpixels([assign])[0], expected)
     # pixel (0, 0) prefers its right neighbour cell, pixel (3, 3) the one
     # above-left, pixel (2, 1) the one above-right (j = 3*0 + 2 = 2).
@@ -418,8 +399,7 @@ def test_hard_superpixels_two_levels_by_hand():
     a2[0, :, 2, 2] = 0
     a2[0, 0, 2, 2] = 1
     labels = hard_superpixels([a1, a2])[0]
-    expected = torch.tensor([[0, 0, 1, 1], [0, 3, 1, 1], [2, 2, 0, 3],
-                             [2, 2, 3, 3]])
+    expected = torch.tensor([[0, 0, 1, 1], [0, 3, 1, 1], [2, 2, 0, 3], [2, 2, 3, 3]])
     expected = expected.repeat_interleave(2, 0).repeat_interleave(2, 1)
     assert torch.equal(labels, expected)
 
@@ -443,49 +423,36 @@ _C = torch.randn(2, 3, 4, 5)
 _A = torch.rand(2, 9, 8, 10)
 _F = torch.randn(2, 3, 8, 10)
 BAD_INPUTS = {
-    'up-odd-fine': (lambda: superpixel_upsample(_C, torch.rand(2, 9, 7, 10)),
-                    'even'),
-    'up-8-channels': (lambda: superpixel_upsample(_C, torch.rand(2, 8, 8, 10)),
-                      '9 channels'),
-    'up-no-pair': (lambda: superpixel_upsample(torch.randn(2, 3, 5, 5), _A),
-                   'does not pair'),
+    'up-odd-fine': (lambda: superpixel_upsample(_C, torch.rand(2, 9, 7, 10)), 'even'),
+    'up-8-channels': (lambda: superpixel_upsample(_C, torch.rand(2, 8, 8, 10)), '9 channels'),
+    'up-no-pair': (lambda: superpixel_upsample(torch.randn(2, 3, 5, 5), _A), 'does not pair'),
     'up-batch': (lambda: superpixel_upsample(_C[:1], _A), 'batch'),
     'up-long': (lambda: superpixel_upsample(_C.long(), _A), 'floating'),
     'up-3d': (lambda: superpixel_upsample(_C[0], _A), '4-D'),
-    'down-int-assign': (lambda: superpixel_downsample(_F, _A.int()),
-                        'floating'),
-    'down-size': (lambda: superpixel_downsample(_F[:, :, :6], _A),
-                  'equal the fine grid'),
-    'down-odd': (lambda: superpixel_downsample(_F[..., :9], _A[..., :9]),
-                 'even'),
+    'down-int-assign': (lambda: superpixel_downsample(_F, _A.int()), 'floating'),
+    'down-size': (lambda: superpixel_downsample(_F[:, :, :6], _A), 'equal the fine grid'),
+    'down-odd': (lambda: superpixel_downsample(_F[..., :9], _A[..., :9]), 'even'),
     'down-batch': (lambda: superpixel_downsample(_F[:1], _A), 'batch'),
     'down-eps': (lambda: superpixel_downsample(_F, _A, eps=0), 'eps'),
     'q-empty': (lambda: superpixel_reconstruct(_F, []), 'empty'),
     'q-not-list': (lambda: superpixel_reconstruct(_F, _A), 'list'),
-    'q-level-size': (lambda: superpixel_reconstruct(
-        _F, [_A, torch.rand(2, 9, 8, 10)]), 'coarse grid'),
-    'q-level-batch': (lambda: superpixel_reconstruct(
-        _F[..., :8], [_A[..., :8], torch.rand(1, 9, 4, 4)]), 'batch'),
-    'q-x-size': (lambda: superpixel_reconstruct(_F[..., :8], [_A]),
-                 'equal the fine grid'),
-    'hard-odd-level': (lambda: hard_superpixels(
-        [_A, torch.rand(2, 9, 4, 5)]), 'even'),
-    'corr-channels': (lambda: neighbour_correlation(_F, _C[:, :2]),
-                      'channels'),
-    'module-k': (lambda: SuperpixelAssignment(3, 3, embed_dims=0),
-                 'embed_dims'),
+    'q-level-size':
+    (lambda: superpixel_reconstruct(_F, [_A, torch.rand(2, 9, 8, 10)]), 'coarse grid'),
+    'q-level-batch':
+    (lambda: superpixel_reconstruct(_F[..., :8], [_A[..., :8], torch.rand(1, 9, 4, 4)]), 'batch'),
+    'q-x-size': (lambda: superpixel_reconstruct(_F[..., :8], [_A]), 'equal the fine grid'),
+    'hard-odd-level': (lambda: hard_superpixels([_A, torch.rand(2, 9, 4, 5)]), 'even'),
+    'corr-channels': (lambda: neighbour_correlation(_F, _C[:, :2]), 'channels'),
+    'module-k': (lambda: SuperpixelAssignment(3, 3, embed_dims=0), 'embed_dims'),
     'module-tau-0': (lambda: SuperpixelAssignment(3, 3, tau=0.0), 'tau'),
     'module-tau-neg': (lambda: SuperpixelAssignment(3, 3, tau=-1), 'tau'),
     'module-channels': (lambda: SuperpixelAssignment(0, 3), 'fine_channels'),
-    'module-no-pair': (lambda: SuperpixelAssignment(3, 3)(
-        _F, torch.randn(2, 3, 4, 4)), 'does not pair'),
-    'module-in-channels': (lambda: SuperpixelAssignment(3, 3)(_F[:, :2], _C),
-                           '3 channels'),
-    'module-odd': (lambda: SuperpixelAssignment(3, 3)(_F[:, :, :7], _C),
-                   'even'),
+    'module-no-pair': (lambda: SuperpixelAssignment(3, 3)
+                       (_F, torch.randn(2, 3, 4, 4)), 'does not pair'),
+    'module-in-channels': (lambda: SuperpixelAssignment(3, 3)(_F[:, :2], _C), '3 channels'),
+    'module-odd': (lambda: SuperpixelAssignment(3, 3)(_F[:, :, :7], _C), 'even'),
     'module-batch': (lambda: SuperpixelAssignment(3, 3)(_F, _C[:1]), 'batch'),
-    'module-long': (lambda: SuperpixelAssignment(3, 3)(_F.long(), _C),
-                    'floating'),
+    'module-long': (lambda: SuperpixelAssignment(3, 3)(_F.long(), _C), 'floating'),
 }
 
 
@@ -513,8 +480,7 @@ def test_dtype_promotion_and_non_contiguous_inputs():
     torch.testing.assert_close(superpixel_reconstruct(x_cl, [a_cl]), expected)
     wide = torch.randn(2, 3, 8, 12, dtype=torch.float64)
     wide[..., ::2] = x
-    torch.testing.assert_close(
-        superpixel_reconstruct(wide[..., ::2], [a]), expected)
+    torch.testing.assert_close(superpixel_reconstruct(wide[..., ::2], [a]), expected)
 
 
 def test_autocast_bf16_cpu_finite():
@@ -553,8 +519,7 @@ def test_half_precision_normalisation_is_safe():
     torch.testing.assert_close(out.float(), ref, atol=2e-2, rtol=2e-2)
 
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
-                                   reason='CUDA is not available')
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA is not available')
 
 
 @requires_cuda
@@ -567,16 +532,13 @@ def test_cuda_matches_cpu():
     a2 = rand_assign(2, 8, 6).float()
     module_cuda = SuperpixelAssignment(4, 4, embed_dims=8, tau=0.1).cuda()
     module_cuda.load_state_dict(module.state_dict())
-    torch.testing.assert_close(
-        module_cuda(fine.cuda(), coarse.cuda()).cpu(), a1)
+    torch.testing.assert_close(module_cuda(fine.cuda(), coarse.cuda()).cpu(), a1)
     xc = x.cuda().requires_grad_()
     q = superpixel_reconstruct(xc, [a1.cuda(), a2.cuda()])
     torch.testing.assert_close(q.cpu(), superpixel_reconstruct(x, [a1, a2]))
     q.sum().backward()
     assert torch.isfinite(xc.grad).all()
-    assert torch.equal(
-        hard_superpixels([a1.cuda(), a2.cuda()]).cpu(),
-        hard_superpixels([a1, a2]))
+    assert torch.equal(hard_superpixels([a1.cuda(), a2.cuda()]).cpu(), hard_superpixels([a1, a2]))
 
 
 @requires_cuda

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """The paper's equations against an independent, literal reading of them.
 
 * eq. 4 (L_SLIC) and eq. 8 (ASA) through eq. 3 written as sums over pixels and seeds, with the
@@ -19,8 +20,7 @@ from mmseg_spixreg.evaluation import (asa_from_assignments, asa_from_assignments
                                       boundary_recall, boundary_recall_counts)
 from mmseg_spixreg.models.losses import SLICLoss
 
-CAMVID = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data',
-                  'camvid')
+CAMVID = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'camvid')
 needs_camvid = pytest.mark.skipif(
     not osp.isdir(osp.join(CAMVID, 'val')),
     reason=f'real CamVid data not found at {osp.normpath(CAMVID)}')
@@ -157,8 +157,8 @@ def test_slic_loss_is_eq4_on_camvid_crops(name, m, padded):
         rgb[:, :, 43:] = rgb[:, :, 42:43]
     expected = literal_slic_loss(rgb, a4, a8, m, valid)
     lam = 0.3
-    got = SLICLoss(loss_weight=lam, m=m)(t(rgb), [t(a4), t(a8)], (8, 12),
-                                         torch.from_numpy(valid)[None])
+    got = SLICLoss(
+        loss_weight=lam, m=m)(t(rgb), [t(a4), t(a8)], (8, 12), torch.from_numpy(valid)[None])
     assert got.item() == pytest.approx(lam * expected, rel=1e-4)
 
 
@@ -194,8 +194,7 @@ def test_slic_loss_4x4_cell_example():
     # cells, r = 37.5 / 4 / 4 = 2.34375 on all 16 of its cells:
     # (10 r + 6 (100 - r) + 240 r) / 1024
     merged = loss(t(rgb), [t(hard(8, 8, {})), t(hard(4, 4, {}))], (8, 8)).item()
-    assert merged == pytest.approx((10 * 2.34375 + 6 * 97.65625 + 240 * 2.34375) / 1024,
-                                   abs=1e-4)
+    assert merged == pytest.approx((10 * 2.34375 + 6 * 97.65625 + 240 * 2.34375) / 1024, abs=1e-4)
     # (b) the cell's three stride-4 neighbours and stride-8 neighbours move to the right/lower
     # seeds: the cell is a superpixel on its own, r = 37.5 there and 0 elsewhere
     a4 = hard(8, 8, {(0, 1): 5, (1, 0): 7, (1, 1): 8})
@@ -222,7 +221,9 @@ def literal_boundary(label, ignore=None):
 
 def literal_within(pixels, r, h, w):
     """b(., r): every pixel with a pixel of the set within its (2r+1)^2 window."""
-    return {(y + dy, x + dx) for y, x in pixels for dy in range(-r, r + 1)
+    return {(y + dy, x + dx)
+            for y, x in pixels
+            for dy in range(-r, r + 1)
             for dx in range(-r, r + 1) if 0 <= y + dy < h and 0 <= x + dx < w}
 
 
@@ -304,8 +305,7 @@ def test_asa_eq8_8x8_by_hand():
 
 
 @needs_camvid
-@pytest.mark.parametrize('name, ignore_band', [(CAMVID_NAMES[0], False),
-                                               (CAMVID_NAMES[1], True),
+@pytest.mark.parametrize('name, ignore_band', [(CAMVID_NAMES[0], False), (CAMVID_NAMES[1], True),
                                                (CAMVID_NAMES[2], False)])
 def test_asa_eq8_matches_literal_on_camvid_labels(name, ignore_band):
     gt = cv2.imread(osp.join(CAMVID, 'valannot', name), cv2.IMREAD_UNCHANGED)
@@ -361,8 +361,13 @@ def test_model_attaches_assignments_and_metric_computes_eq8():
     outs = []
     for flip in (False, True):
         sample = SegDataSample(gt_sem_seg=PixelData(data=gt.clone()))
-        sample.set_metainfo(dict(img_shape=(60, 76), ori_shape=(120, 152), flip=flip,
-                                 flip_direction='horizontal', img_path='x.png'))
+        sample.set_metainfo(
+            dict(
+                img_shape=(60, 76),
+                ori_shape=(120, 152),
+                flip=flip,
+                flip_direction='horizontal',
+                img_path='x.png'))
         batch = dict(inputs=[image.flip(-1) if flip else image], data_samples=[sample])
         with torch.no_grad():
             outs.append(model.test_step(copy.deepcopy(batch))[0])
@@ -388,12 +393,17 @@ def test_model_attaches_assignments_and_metric_computes_eq8():
     views = []
     for flip in (False, True):
         sample = SegDataSample(gt_sem_seg=PixelData(data=gt.clone()))
-        sample.set_metainfo(dict(img_shape=(60, 76), ori_shape=(120, 152), flip=flip,
-                                 flip_direction='horizontal', img_path='x.png'))
+        sample.set_metainfo(
+            dict(
+                img_shape=(60, 76),
+                ori_shape=(120, 152),
+                flip=flip,
+                flip_direction='horizontal',
+                img_path='x.png'))
         views.append(([image.flip(-1) if flip else image], [sample]))
     with torch.no_grad():
-        merged = tta.test_step(dict(inputs=[v[0] for v in views],
-                                    data_samples=[v[1] for v in views]))[0]
+        merged = tta.test_step(
+            dict(inputs=[v[0] for v in views], data_samples=[v[1] for v in views]))[0]
     # TTA keeps the first (un-flipped) view's assignments with their own geometry
     assert merged.pred_assignments.flip is False
     assert torch.equal(merged.pred_assignments.assignments[0],

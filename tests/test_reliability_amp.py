@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Reliability (issue 7): mixed precision (fp16 / bf16 autocast, ``tools/train.py --amp``) on CPU.
 
 The regularized HCFCN-16 of the CamVid CPU reproduction on two real CamVid crops (112x160), and
@@ -26,12 +27,16 @@ def camvid_batch(camvid_root):
     """Two CamVid training images through the CPU reproduction's train pipeline (112x160)."""
     init_default_scope('mmseg')
     cfg = Config.fromfile(CAMVID_CFG)
-    ds = DATASETS.build(dict(type='CamVidDataset', data_root=camvid_root,
-                             data_prefix=dict(img_path='train', seg_map_path='trainannot'),
-                             indices=[0, 100], pipeline=cfg.train_pipeline))
+    ds = DATASETS.build(
+        dict(
+            type='CamVidDataset',
+            data_root=camvid_root,
+            data_prefix=dict(img_path='train', seg_map_path='trainannot'),
+            indices=[0, 100],
+            pipeline=cfg.train_pipeline))
     samples = [ds[0], ds[1]]
-    return dict(inputs=[s['inputs'] for s in samples],
-                data_samples=[s['data_samples'] for s in samples])
+    return dict(
+        inputs=[s['inputs'] for s in samples], data_samples=[s['data_samples'] for s in samples])
 
 
 def _loss_and_grads(model, batch, dtype):
@@ -57,8 +62,8 @@ def test_autocast_forward_backward_finite_on_camvid(camvid_batch, dtype):
     losses, assignments, grads = _loss_and_grads(model, camvid_batch, dtype)
     for key in ('loss_ce', 'loss_slic'):
         assert torch.isfinite(losses[key]), key
-        torch.testing.assert_close(losses[key].float(), ref_losses[key], rtol=0.05, atol=0.02,
-                                   msg=key)
+        torch.testing.assert_close(
+            losses[key].float(), ref_losses[key], rtol=0.05, atol=0.02, msg=key)
     # the cosine / temperature softmax (exp(cos / 0.07) up to e^14.3) runs in float32
     for a in assignments:
         assert a.dtype == torch.float32 and torch.isfinite(a).all()
@@ -87,13 +92,19 @@ def test_deformable_conv_runs_in_float32_under_autocast(dtype):
 
 def test_cpu_amp_optim_wrapper_is_bfloat16_only():
     model = torch.nn.Linear(3, 2)
-    wrapper = OPTIM_WRAPPERS.build(dict(type='CPUAmpOptimWrapper', loss_scale='dynamic',
-                                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    wrapper = OPTIM_WRAPPERS.build(
+        dict(
+            type='CPUAmpOptimWrapper',
+            loss_scale='dynamic',
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
     with wrapper.optim_context(model):
         assert model(torch.randn(4, 3)).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="supports dtype='bfloat16' only"):
-        OPTIM_WRAPPERS.build(dict(type='CPUAmpOptimWrapper', dtype='float16',
-                                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+        OPTIM_WRAPPERS.build(
+            dict(
+                type='CPUAmpOptimWrapper',
+                dtype='float16',
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path of --amp')
@@ -101,12 +112,15 @@ def test_train_amp_on_cpu(tmp_path, synthetic_root):
     """``tools/train.py --amp`` without a GPU: bfloat16 autocast, 2 iterations, a checkpoint."""
     work = str(tmp_path / 'amp')
     opts = [f'{k}_dataloader.dataset.data_root={synthetic_root}' for k in ('train', 'val', 'test')]
-    opts += ['train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
-             'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
-             'default_hooks.logger.interval=1', 'model.data_preprocessor.size=(64,64)']
-    proc = run_tool(['tools/train.py', DEMO_CFG, '--amp', '--work-dir', work, '--cfg-options'] +
-                    opts, env={'OMP_NUM_THREADS': '1'})
+    opts += [
+        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
+        'train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+        'model.data_preprocessor.size=(64,64)'
+    ]
+    proc = run_tool(
+        ['tools/train.py', DEMO_CFG, '--amp', '--work-dir', work, '--cfg-options'] + opts,
+        env={'OMP_NUM_THREADS': '1'})
     log = proc.stdout + proc.stderr
     assert '--amp without a GPU: CPU mixed precision (bfloat16 autocast' in log
     assert 'decode.loss_slic' in log

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Reliability (issue 7): bad data at training time, and the converters' remaining error cases.
 
 Label ids above the class count, label maps of the wrong size, missing image / label files: a
@@ -36,8 +37,10 @@ def _synthetic_dataset(root, split='train', **kwargs):
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(REPO_ROOT, DEMO_CFG))
     ds = cfg.train_dataloader.dataset
-    ds.update(data_root=root, data_prefix=dict(img_path=f'img_dir/{split}',
-                                               seg_map_path=f'ann_dir/{split}'), **kwargs)
+    ds.update(
+        data_root=root,
+        data_prefix=dict(img_path=f'img_dir/{split}', seg_map_path=f'ann_dir/{split}'),
+        **kwargs)
     return DATASETS.build(ds)
 
 
@@ -55,11 +58,14 @@ def test_check_seg_labels_unit():
     seg_bad = seg.copy()
     seg_bad[2, :2] = 17
     seg_bad[3, 0] = 11
-    with pytest.raises(ValueError, match=r'^a\.png: label ids 11, 17 \(3 pixels\) are neither '
-                       r'class ids 0\.\.10 nor the ignore index 255'):
+    with pytest.raises(
+            ValueError,
+            match=r'^a\.png: label ids 11, 17 \(3 pixels\) are neither '
+            r'class ids 0\.\.10 nor the ignore index 255'):
         check(dict(ok, gt_seg_map=seg_bad))
-    with pytest.raises(ValueError, match=r'a\.png: label map is 6x8 but its image a\.jpg is '
-                       r'6x9'):
+    with pytest.raises(
+            ValueError, match=r'a\.png: label map is 6x8 but its image a\.jpg is '
+            r'6x9'):
         check(dict(ok, img_shape=(6, 9)))
     with pytest.raises(ValueError, match='after .*LoadAnnotations'):
         check(dict(img_shape=(6, 8), seg_map_path='a.png'))  # labels exist but were not loaded
@@ -100,14 +106,25 @@ def test_train_with_bad_label_stops_naming_the_file(synthetic_copy, tmp_path):
     label[5:9, 5:9] = 7
     cv2.imwrite(bad, label)
     opts = [f'{k}_dataloader.dataset.data_root={synthetic_copy}' for k in ('train', 'val', 'test')]
-    opts += ['train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-             'train_dataloader.batch_size=8', 'train_cfg.max_iters=1',
-             'model.data_preprocessor.size=(64,64)']
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    proc = subprocess.run([sys.executable, 'tools/train.py', DEMO_CFG, '--work-dir',
-                           str(tmp_path / 'work'), '--cfg-options'] + opts, cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    opts += [
+        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
+        'train_dataloader.batch_size=8', 'train_cfg.max_iters=1',
+        'model.data_preprocessor.size=(64,64)'
+    ]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    proc = subprocess.run(
+        [
+            sys.executable, 'tools/train.py', DEMO_CFG, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options'
+        ] + opts,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert proc.returncode != 0
     assert (f'ValueError: {bad}: label ids 7 (16 pixels) are neither class ids 0..4 nor the '
             'ignore index 255') in proc.stderr, proc.stderr[-3000:]
@@ -132,9 +149,9 @@ def test_missing_image_file_names_it(synthetic_copy):
     ds = _synthetic_dataset(synthetic_copy, ann_file='split.txt')
     assert len(ds) == 2
     ds[0]
-    with pytest.raises(FileNotFoundError,
-                       match=re.escape(osp.join(synthetic_copy, 'img_dir', 'train',
-                                                'train_0099.png'))):
+    with pytest.raises(
+            FileNotFoundError,
+            match=re.escape(osp.join(synthetic_copy, 'img_dir', 'train', 'train_0099.png'))):
         ds[1]
 
 
@@ -143,13 +160,17 @@ def test_label_of_wrong_size_names_both_files(synthetic_copy):
     cv2.imwrite(path, np.zeros((32, 64), np.uint8))
     ds = _synthetic_dataset(synthetic_copy)
     img = osp.join(synthetic_copy, 'img_dir', 'train', 'train_0000.png')
-    with pytest.raises(ValueError, match=re.escape(f'{path}: label map is 32x64 but its image '
-                                                   f'{img} is 64x64')):
+    with pytest.raises(
+            ValueError, match=re.escape(f'{path}: label map is 32x64 but its image '
+                                        f'{img} is 64x64')):
         ds[0]
 
 
 def test_corrupt_label_file_names_it(synthetic_copy):
-    """A truncated label PNG: ValueError naming the file (mmseg: UnidentifiedImageError, no path)."""
+    """A truncated label PNG: ValueError naming the file.
+
+    (mmseg alone raises UnidentifiedImageError, without the path.)
+    """
     path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
     with open(path, 'rb') as f:
         head = f.read(20)
@@ -169,8 +190,10 @@ def test_colour_label_map_names_it(synthetic_copy):
     path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
     cv2.imwrite(path, np.zeros((64, 64, 3), np.uint8))
     ds = _synthetic_dataset(synthetic_copy)
-    with pytest.raises(ValueError, match=re.escape(f'{path}: a label map must have one channel '
-                                                   'of class ids (HxW), got shape (64, 64, 3)')):
+    with pytest.raises(
+            ValueError,
+            match=re.escape(f'{path}: a label map must have one channel '
+                            'of class ids (HxW), got shape (64, 64, 3)')):
         ds[0]
 
 
@@ -209,7 +232,6 @@ def test_dataset_configs_check_labels_after_loading(config, num_classes):
 
 
 def test_cityscapes_converter_missing_label_and_no_overwrite(tmp_path, capsys):
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'dataset_converters'))
     import cityscapes_coarse
     from test_converters import _make_cityscapes
     src, out = str(tmp_path / 'cityscapes'), str(tmp_path / 'cs')

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Reliability (issue 7): odd input sizes, all-ignore batches, empty superpixels, bad configs.
 
 All on the `make demo` model (regularized HCFCN-16, configs/demo/hcfcn_r34_synthetic_coarse.py)
@@ -79,11 +80,13 @@ def test_whole_inference_on_100x76_image():
     assert torch.isfinite(out.seg_logits.data).all()
 
 
-@pytest.mark.parametrize('crop, stride, size', [
-    ((50, 70), (30, 45), (100, 76)),  # windows not multiples of 16, overlapping
-    ((100, 100), (50, 50), (76, 100)),  # image lower than the crop
-    ((128, 128), (64, 64), (60, 44)),  # image smaller than the crop in both directions
-])
+@pytest.mark.parametrize(
+    'crop, stride, size',
+    [
+        ((50, 70), (30, 45), (100, 76)),  # windows not multiples of 16, overlapping
+        ((100, 100), (50, 50), (76, 100)),  # image lower than the crop
+        ((128, 128), (64, 64), (60, 44)),  # image smaller than the crop in both directions
+    ])
 def test_slide_inference_with_odd_windows_and_small_images(crop, stride, size):
     model = build_demo().eval()
     model.test_cfg = Config(dict(mode='slide', crop_size=crop, stride=stride))
@@ -96,18 +99,24 @@ def test_slide_inference_with_odd_windows_and_small_images(crop, stride, size):
 
 def test_slide_windows_leaving_gaps_are_rejected_at_build_time():
     """stride > crop_size would leave pixels without prediction (mmseg: a bare assert)."""
-    with pytest.raises(ValueError, match=r'1 <= stride <= crop_size .* got crop_size=\(32, 32\), '
-                       r'stride=\(48, 48\); set model.test_cfg.stride'):
-        MODELS.build(demo_model_cfg(**{'model.test_cfg': dict(
-            mode='slide', crop_size=(32, 32), stride=(48, 48))}))
-    MODELS.build(demo_model_cfg(**{'model.test_cfg': dict(
-        mode='slide', crop_size=(50, 70), stride=(50, 45))}))
+    with pytest.raises(
+            ValueError,
+            match=r'1 <= stride <= crop_size .* got crop_size=\(32, 32\), '
+            r'stride=\(48, 48\); set model.test_cfg.stride'):
+        MODELS.build(
+            demo_model_cfg(
+                **{'model.test_cfg': dict(mode='slide', crop_size=(32, 32), stride=(48, 48))}))
+    MODELS.build(
+        demo_model_cfg(
+            **{'model.test_cfg': dict(mode='slide', crop_size=(50, 70), stride=(50, 45))}))
 
 
-@pytest.mark.parametrize('pad_size, sizes', [
-    ((100, 100), [(100, 100), (90, 84)]),  # crop 100x100, a smaller image padded to it
-    ((99, 77), [(99, 77), (99, 77)]),  # odd sizes
-])
+@pytest.mark.parametrize(
+    'pad_size, sizes',
+    [
+        ((100, 100), [(100, 100), (90, 84)]),  # crop 100x100, a smaller image padded to it
+        ((99, 77), [(99, 77), (99, 77)]),  # odd sizes
+    ])
 def test_training_size_not_divisible_by_16_is_padded_transparently(pad_size, sizes):
     """data_preprocessor.size / crop_size not a multiple of 16: the neck pads its features."""
     model = build_demo(**{'model.data_preprocessor.size': pad_size}).train()
@@ -186,9 +195,10 @@ def test_slic_loss_with_empty_superpixels_and_no_valid_pixel():
     # under the norm keeps the gradient of ||x - q|| = 0 finite
     grid4 = _one_hot_assignment(2, 16, 16, lambda y, x: 4).requires_grad_()
     grid8 = _one_hot_assignment(2, 8, 8, lambda y, x: 4).requires_grad_()
-    loss = SLICLoss(loss_weight=0.075, m=0.0)(
-        torch.full_like(image, 128.0), [torch.softmax(grid4, 1), torch.softmax(grid8, 1)],
-        (16, 16))
+    loss = SLICLoss(
+        loss_weight=0.075,
+        m=0.0)(torch.full_like(image, 128.0),
+               [torch.softmax(grid4, 1), torch.softmax(grid8, 1)], (16, 16))
     assert loss.item() < 1e-3
     loss.backward()
     assert torch.isfinite(grid4.grad).all() and torch.isfinite(grid8.grad).all()
@@ -199,21 +209,41 @@ def test_slic_loss_with_empty_superpixels_and_no_valid_pixel():
 
 
 @pytest.mark.parametrize('changes, match', [
-    ({'model.neck.num_proj': 0}, r'num_proj \(K\) must be a positive int, got 0'),
-    ({'model.neck.num_proj': -48}, r'num_proj \(K\) must be a positive int, got -48'),
-    ({'model.neck.tau': 0.0}, 'tau must be a positive number, got 0.0'),
-    ({'model.neck.tau': -0.07}, 'tau must be a positive number, got -0.07'),
-    ({'model.neck.tau': float('nan')}, 'tau must be a positive number, got nan'),
-    ({'model.decode_head.loss_slic.loss_weight': -0.075},
-     r'loss_weight \(lambda\) must be >= 0, got -0.075'),
-    ({'model.decode_head.loss_slic.m': -1.0}, 'm must be >= 0, got -1.0'),
-    ({'model.neck.levels': (8, 16), 'model.decode_head.levels': (8, 16)},
-     'unknown assignment level 16'),
-    ({'model.neck.levels': (2, 4), 'model.decode_head.levels': (2, 4)},
-     'unknown assignment level 2'),
-    ({'model.neck.levels': (8, )},
-     r'levels of the neck \(8,\) do not match those of the decode head \(4, 8\)'),
-    ({'model.decode_head.levels': (4, 16)}, 'consecutive powers of two'),
+    ({
+        'model.neck.num_proj': 0
+    }, r'num_proj \(K\) must be a positive int, got 0'),
+    ({
+        'model.neck.num_proj': -48
+    }, r'num_proj \(K\) must be a positive int, got -48'),
+    ({
+        'model.neck.tau': 0.0
+    }, 'tau must be a positive number, got 0.0'),
+    ({
+        'model.neck.tau': -0.07
+    }, 'tau must be a positive number, got -0.07'),
+    ({
+        'model.neck.tau': float('nan')
+    }, 'tau must be a positive number, got nan'),
+    ({
+        'model.decode_head.loss_slic.loss_weight': -0.075
+    }, r'loss_weight \(lambda\) must be >= 0, got -0.075'),
+    ({
+        'model.decode_head.loss_slic.m': -1.0
+    }, 'm must be >= 0, got -1.0'),
+    ({
+        'model.neck.levels': (8, 16),
+        'model.decode_head.levels': (8, 16)
+    }, 'unknown assignment level 16'),
+    ({
+        'model.neck.levels': (2, 4),
+        'model.decode_head.levels': (2, 4)
+    }, 'unknown assignment level 2'),
+    ({
+        'model.neck.levels': (8, )
+    }, r'levels of the neck \(8,\) do not match those of the decode head \(4, 8\)'),
+    ({
+        'model.decode_head.levels': (4, 16)
+    }, 'consecutive powers of two'),
 ])
 def test_bad_config_values_raise_at_build_time(changes, match):
     with pytest.raises(ValueError, match=match):

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """End-to-end smoke of tools/run_experiment.py: 2 configs x 2 seeds x a few iterations."""
 import glob
 import json
@@ -8,8 +9,9 @@ from mmengine.config import Config
 
 from conftest import run_tool
 
-CONFIGS = ['configs/demo/hcfcn16_r34_synthetic_coarse.py',
-           'configs/demo/hcfcn_r34_synthetic_coarse.py']
+CONFIGS = [
+    'configs/demo/hcfcn16_r34_synthetic_coarse.py', 'configs/demo/hcfcn_r34_synthetic_coarse.py'
+]
 
 
 def _options(root):
@@ -24,15 +26,15 @@ def _options(root):
 def test_runner_two_configs_two_seeds(tmp_path, synthetic_root):
     work = str(tmp_path / 'exp')
     args = ['tools/run_experiment.py'] + CONFIGS + [
-        '--seeds', '0', '1', '--work-dir', work,
-        '--compare', 'hcfcn_r34_synthetic_coarse:hcfcn16_r34_synthetic_coarse',
-        '--metrics', 'mIoU', 'PixAcc', 'BR', 'ASA', '--cfg-options'] + _options(synthetic_root)
+        '--seeds', '0', '1', '--work-dir', work, '--compare',
+        'hcfcn_r34_synthetic_coarse:hcfcn16_r34_synthetic_coarse', '--metrics', 'mIoU', 'PixAcc',
+        'BR', 'ASA', '--cfg-options'
+    ] + _options(synthetic_root)
     run_tool(args)
     with open(osp.join(work, 'results.json')) as f:
         res = json.load(f)
     table = res['table']
-    assert set(table['methods']) == {'hcfcn16_r34_synthetic_coarse',
-                                     'hcfcn_r34_synthetic_coarse'}
+    assert set(table['methods']) == {'hcfcn16_r34_synthetic_coarse', 'hcfcn_r34_synthetic_coarse'}
     for row in table['methods'].values():
         for metric in ('mIoU', 'PixAcc', 'BR', 'ASA'):
             assert row[metric]['n'] == 2
@@ -54,12 +56,14 @@ def test_runner_finetune_on_train_plus_val(tmp_path, synthetic_root):
     # the val images join fine-tuning with labels like the training set's (coarse in the paper's
     # coarse setting): the config's finetune_val_dataset, merged over its val dataset
     coarse_val = 'ann_dir_coarse_for_ft/val'
-    shutil.copytree(osp.join(synthetic_root, 'ann_dir', 'val'),
-                    osp.join(synthetic_root, coarse_val), dirs_exist_ok=True)
-    run_tool(['tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--work-dir', work,
-              '--finetune', '--finetune-epochs', '2', '--metrics', 'mIoU', 'BR',
-              '--cfg-options'] + _options(synthetic_root) +
-             [f'finetune_val_dataset.data_prefix.seg_map_path={coarse_val}'])
+    shutil.copytree(
+        osp.join(synthetic_root, 'ann_dir', 'val'),
+        osp.join(synthetic_root, coarse_val),
+        dirs_exist_ok=True)
+    run_tool([
+        'tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--work-dir', work, '--finetune',
+        '--finetune-epochs', '2', '--metrics', 'mIoU', 'BR', '--cfg-options'
+    ] + _options(synthetic_root) + [f'finetune_val_dataset.data_prefix.seg_map_path={coarse_val}'])
     run_dir = osp.join(work, 'hcfcn_r34_synthetic_coarse', 'seed0')
     ft_path = osp.join(run_dir, 'finetune', 'finetune_config.py')
     ft_cfg = open(ft_path).read()
@@ -96,10 +100,15 @@ def test_runner_with_distributed_launchers(tmp_path, synthetic_root):
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     work = str(tmp_path / 'dist')
-    proc = run_tool(['tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--gpus', '2',
-                     '--work-dir', work, '--metrics', 'mIoU', 'BR', '--cfg-options'] +
-                    _options(synthetic_root),
-                    env={'PORT': str(port), 'OMP_NUM_THREADS': '1'})
+    proc = run_tool(
+        [
+            'tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--gpus', '2', '--work-dir',
+            work, '--metrics', 'mIoU', 'BR', '--cfg-options'
+        ] + _options(synthetic_root),
+        env={
+            'PORT': str(port),
+            'OMP_NUM_THREADS': '1'
+        })
     out = proc.stdout
     assert 'dist_train.sh' in out and 'dist_test.sh' in out, out[-3000:]
     run_dir = osp.join(work, 'hcfcn_r34_synthetic_coarse', 'seed0')

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """The generated data set (make demo's default) is deterministic and well-formed."""
 import hashlib
 import os

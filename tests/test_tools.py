@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """tools/train.py, tools/test.py and --resume with a stock mmseg config on generated data."""
 import glob
 import json
@@ -74,8 +75,7 @@ def test_train_resume_and_test_stock_config(tmp_path, synthetic_root):
     work = str(tmp_path / 'work')
 
     # 1) train 2 iterations, checkpoint at iter 2
-    run_tool(['tools/train.py', cfg, '--work-dir', work,
-              '--cfg-options', 'train_cfg.max_iters=2'])
+    run_tool(['tools/train.py', cfg, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2'])
     ckpt2 = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt2)
     c2 = _load(ckpt2)

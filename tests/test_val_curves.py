@@ -9,8 +9,8 @@ import pytest
 
 
 def _tool():
-    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'tools', 'analysis_tools',
-                    'val_curves.py')
+    path = osp.join(
+        osp.dirname(osp.abspath(__file__)), '..', 'tools', 'analysis_tools', 'val_curves.py')
     spec = importlib.util.spec_from_file_location('val_curves', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -32,13 +32,25 @@ def test_val_curves_table_and_plot(tmp_path):
     root = str(tmp_path)
     _write_run(root, 'cfg_a', 0, {'20260101_000000': [(50, 60.0), (100, 70.0)]})
     # a resumed run: two timestamp folders, the later one re-validates 100 and wins
-    _write_run(root, 'cfg_a', 1, {'20260101_000000': [(50, 62.0), (100, 1.0)],
-                                  '20260101_010000': [(100, 74.0)]})
+    _write_run(root, 'cfg_a', 1, {
+        '20260101_000000': [(50, 62.0), (100, 1.0)],
+        '20260101_010000': [(100, 74.0)]
+    })
     _write_run(root, 'cfg_b', 0, {'20260101_000000': [(50, 50.0)]})
     tool = _tool()
     curves = tool.collect_curves(root)
-    assert curves['cfg_a'][1] == {50: {'aAcc': 62.0, 'PixAcc': 62.0, 'BR_paper': 31.0},
-                                  100: {'aAcc': 74.0, 'PixAcc': 74.0, 'BR_paper': 37.0}}
+    assert curves['cfg_a'][1] == {
+        50: {
+            'aAcc': 62.0,
+            'PixAcc': 62.0,
+            'BR_paper': 31.0
+        },
+        100: {
+            'aAcc': 74.0,
+            'PixAcc': 74.0,
+            'BR_paper': 37.0
+        }
+    }
     out, plot = str(tmp_path / 'curves.md'), str(tmp_path / 'curves.png')
     text = tool.main([root, '--metrics', 'PixAcc', 'BR_paper', '--out', out, '--plot', plot])
     assert '| 50 | 61.00 ± 1.41 (n=2) | 50.00 ± 0.00 (n=1) |' in text

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Superpixel drawing, the SuperpixelVisualizationHook and tools/visualize_superpixels.py."""
 import os
 import os.path as osp
@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, run_tool
 from mmengine.structures import PixelData
-
 from mmseg.structures import SegDataSample
+
+from conftest import REPO_ROOT, run_tool
 from mmseg_spixreg.evaluation import boundary_map
 from mmseg_spixreg.visualization import (SuperpixelVisualizationHook, colorize_labels,
                                          draw_superpixel_boundaries, superpixel_panel)
@@ -29,8 +29,7 @@ def test_drawing_marks_exactly_the_superpixel_boundaries():
     labels = np.array([[0, 1], [2, 255]])
     assert colorize_labels(labels, PALETTE).tolist() == [[[128, 128, 128], [128, 0, 0]],
                                                          [[192, 192, 128], [0, 0, 0]]]
-    panel = superpixel_panel(image, spix, np.zeros((12, 16), int), np.ones((12, 16), int),
-                             PALETTE)
+    panel = superpixel_panel(image, spix, np.zeros((12, 16), int), np.ones((12, 16), int), PALETTE)
     assert panel.shape == (12 + 22, 3 * 16, 3)
     assert superpixel_panel(image, None, titles=False).shape == (12, 16, 3)
     with pytest.raises(ValueError, match='sizes differ'):
@@ -41,15 +40,16 @@ def test_hook_sends_panels_to_the_visualizer(tmp_path):
     from mmengine.visualization import Visualizer
     img_path = str(tmp_path / 'img.png')
     cv2.imwrite(img_path, np.random.RandomState(0).randint(0, 255, (24, 32, 3), np.uint8))
-    vis = Visualizer(name='spix_hook_test', save_dir=str(tmp_path / 'vis'),
-                     vis_backends=[dict(type='LocalVisBackend')])
+    vis = Visualizer(
+        name='spix_hook_test',
+        save_dir=str(tmp_path / 'vis'),
+        vis_backends=[dict(type='LocalVisBackend')])
     vis.dataset_meta = dict(classes=('a', 'b', 'c'), palette=PALETTE)
     runner = types.SimpleNamespace(visualizer=vis, iter=5)
     sample = SegDataSample(metainfo=dict(img_path=img_path))
     sample.pred_sem_seg = PixelData(data=torch.zeros(1, 24, 32, dtype=torch.long))
     sample.gt_sem_seg = PixelData(data=torch.ones(1, 24, 32, dtype=torch.long))
-    sample.pred_superpixels = PixelData(
-        data=torch.arange(24 * 32).reshape(1, 24, 32) // 8)
+    sample.pred_superpixels = PixelData(data=torch.arange(24 * 32).reshape(1, 24, 32) // 8)
     hook = SuperpixelVisualizationHook(interval=2, max_per_split=1, out_dir=str(tmp_path / 'png'))
     hook.before_val_epoch(runner)
     hook.after_val_iter(runner, 0, {}, [sample])  # batch 0: not an interval multiple of 2
@@ -70,14 +70,17 @@ def test_tool_draws_hcfcn_superpixels_on_camvid(tmp_path, camvid_root):
     """tools/visualize_superpixels.py on one real CamVid image with an HCFCN-16 model."""
     cfg = tmp_path / 'hcfcn_camvid.py'
     base = osp.join(REPO_ROOT, 'configs', '_base_')
-    cfg.write_text(
-        f"_base_ = ['{base}/models/hcfcn16_r34.py', '{base}/datasets/camvid.py',\n"
-        f"          '{base}/default_runtime.py']\n"
-        "model = dict(backbone=dict(init_cfg=None), decode_head=dict(num_classes=11))\n"
-        f"val_dataloader = dict(dataset=dict(data_root='{camvid_root}'))\n")
+    cfg.write_text(f"_base_ = ['{base}/models/hcfcn16_r34.py', '{base}/datasets/camvid.py',\n"
+                   f"          '{base}/default_runtime.py']\n"
+                   'model = dict(backbone=dict(init_cfg=None), decode_head=dict(num_classes=11))\n'
+                   f"val_dataloader = dict(dataset=dict(data_root='{camvid_root}'))\n")
     out_dir = tmp_path / 'vis'
-    proc = run_tool(['tools/visualize_superpixels.py', str(cfg), '--indices', '0',
-                     '--device', 'cpu', '--out-dir', str(out_dir)], timeout=300)
+    proc = run_tool([
+        'tools/visualize_superpixels.py',
+        str(cfg), '--indices', '0', '--device', 'cpu', '--out-dir',
+        str(out_dir)
+    ],
+                    timeout=300)
     pngs = sorted(os.listdir(out_dir))
     assert len(pngs) == 1 and pngs[0].endswith('_superpixels.png'), pngs
     panel = cv2.imread(str(out_dir / pngs[0]))
@@ -90,6 +93,7 @@ def test_tool_draws_hcfcn_superpixels_on_camvid(tmp_path, camvid_root):
 
 
 # --- SpixSegLocalVisualizer: mmseg's visualizer + the superpixel tile ----------------------------
+
 
 def _sample(h=24, w=32):
     sample = SegDataSample()
@@ -134,8 +138,11 @@ def test_spix_visualizer_adds_the_superpixel_tile_to_mmseg_drawing(tmp_path):
     off.add_datasample('x', image, sample, out_file=str(tmp_path / 'off.png'))
     assert np.array_equal(cv2.imread(str(tmp_path / 'off.png'))[..., ::-1], stock_drawn)
     # without out_file the drawing goes to the vis backends, as mmseg's
-    saving = SpixSegLocalVisualizer(name='spix_vis_save', save_dir=str(tmp_path / 'save'),
-                                    vis_backends=[dict(type='LocalVisBackend')], **meta)
+    saving = SpixSegLocalVisualizer(
+        name='spix_vis_save',
+        save_dir=str(tmp_path / 'save'),
+        vis_backends=[dict(type='LocalVisBackend')],
+        **meta)
     saving.add_datasample('val_img', image, sample, step=3)
     written = [f for _, _, fs in os.walk(tmp_path / 'save') for f in fs if f.endswith('.png')]
     assert written == ['val_img_3.png']
@@ -147,24 +154,25 @@ def test_spix_visualizer_adds_the_superpixel_tile_to_mmseg_drawing(tmp_path):
 
 def test_test_tool_show_dir_draws_superpixels(tmp_path, synthetic_root):
     """tools/test.py --show-dir with the config's visualizer (SegVisualizationHook)."""
-    from test_inference import save_random_checkpoint
-
     from mmseg_spixreg.utils.synthetic_data import SYNTHETIC_CLASSES, SYNTHETIC_PALETTE
+    from test_inference import save_random_checkpoint
     config = osp.join(REPO_ROOT, 'configs', 'demo', 'hcfcn_r34_synthetic_coarse.py')
     ckpt = str(tmp_path / 'random.pth')
-    save_random_checkpoint(config, ckpt, dict(classes=SYNTHETIC_CLASSES,
-                                              palette=SYNTHETIC_PALETTE))
+    save_random_checkpoint(config, ckpt, dict(classes=SYNTHETIC_CLASSES, palette=SYNTHETIC_PALETTE))
     show_dir = tmp_path / 'show'
     # (mmseg's SegVisualizationHook reads runner.iter, which makes mmengine build the train
     # dataloader even in tools/test.py: the train split must exist too)
-    run_tool(['tools/test.py', config, ckpt, '--work-dir', str(tmp_path / 'work'),
-              '--show-dir', str(show_dir), '--cfg-options',
-              f'test_dataloader.dataset.data_root={synthetic_root}',
-              f'train_dataloader.dataset.data_root={synthetic_root}',
-              'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-              'default_hooks.visualization.interval=1'], timeout=300)
-    pngs = sorted(osp.join(d, f) for d, _, fs in os.walk(show_dir) for f in fs
-                  if f.endswith('.png'))
+    run_tool([
+        'tools/test.py', config, ckpt, '--work-dir',
+        str(tmp_path / 'work'), '--show-dir',
+        str(show_dir), '--cfg-options', f'test_dataloader.dataset.data_root={synthetic_root}',
+        f'train_dataloader.dataset.data_root={synthetic_root}',
+        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
+        'default_hooks.visualization.interval=1'
+    ],
+             timeout=300)
+    pngs = sorted(
+        osp.join(d, f) for d, _, fs in os.walk(show_dir) for f in fs if f.endswith('.png'))
     assert len(pngs) == 4, pngs  # the 4 val images of the generated set
     for path in pngs:
         drawn = cv2.imread(path)

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Merge finished runs of several ``tools/run_experiment.py`` campaigns into one results table.
 
 Each ``NAME=DIR`` names a method and its runs: ``DIR`` is ``WORK_DIR/<config name>`` of a
@@ -16,23 +17,23 @@ The method name is everything before the last ``=``. Writes ``OUT/results.md`` a
 ``OUT/results.json`` (same format as the runner's) and prints the markdown.
 """
 import argparse
-import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from mmseg_spixreg.utils.experiment import load_runs, summarize_runs, write_results  # noqa: E402
+from mmseg_spixreg.utils.experiment import load_runs, summarize_runs, write_results
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('methods', nargs='+', metavar='NAME=DIR',
-                   help='method name and its WORK_DIR/<config name> folder of seed runs')
-    p.add_argument('--compare', nargs='*', default=[],
-                   help='pairs A:B of method names to t-test')
-    p.add_argument('--metrics', nargs='*', default=None,
-                   help='metrics to tabulate (default: those every run reports)')
+    p.add_argument(
+        'methods',
+        nargs='+',
+        metavar='NAME=DIR',
+        help='method name and its WORK_DIR/<config name> folder of seed runs')
+    p.add_argument('--compare', nargs='*', default=[], help='pairs A:B of method names to t-test')
+    p.add_argument(
+        '--metrics',
+        nargs='*',
+        default=None,
+        help='metrics to tabulate (default: those every run reports)')
     p.add_argument('--alpha', type=float, default=0.05)
     p.add_argument('--out', required=True, help='folder for results.md / results.json')
     return p.parse_args(argv)

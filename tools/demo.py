@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """`make demo`: the method end to end on data the project generates itself (no download).
 
 1. generates a small deterministic data set of colour/texture regions with fine labels
@@ -22,26 +23,31 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 METHODS = (
     ('HCFCN-16', 'configs/demo/hcfcn16_r34_synthetic_coarse.py'),
     ('HCFCN-16 + SLIC', 'configs/demo/hcfcn_r34_synthetic_coarse.py'),
 )
-COLUMNS = (('PixAcc', 'pixel acc'), ('BR', 'BR'), ('BR_paper', 'BR (eq. 7)'), ('ASA', 'ASA (eq. 8)'),
-           ('ClsErr', 'ASA - acc'), ('mIoU', 'mIoU'))
+COLUMNS = (('PixAcc', 'pixel acc'), ('BR', 'BR'), ('BR_paper', 'BR (eq. 7)'),
+           ('ASA', 'ASA (eq. 8)'), ('ClsErr', 'ASA - acc'), ('mIoU', 'mIoU'))
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
-    p.add_argument('--iters', type=int, default=None,
-                   help='training iterations per method (default: the demo configs\')')
+    p.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help='training iterations per method (default: the demo configs\')')
     p.add_argument('--num-train', type=int, default=48)
     p.add_argument('--num-val', type=int, default=12)
     p.add_argument('--size', type=int, default=128, help='image side length')
-    p.add_argument('--erosion', type=int, default=4,
-                   help='coarse-label erosion in px (the paper\'s 12 px at ~500 px, scaled)')
+    p.add_argument(
+        '--erosion',
+        type=int,
+        default=4,
+        help='coarse-label erosion in px (the paper\'s 12 px at ~500 px, scaled)')
     p.add_argument('--seed', type=int, default=0)
     return p.parse_args()
 
@@ -58,9 +64,11 @@ def run(cmd):
 
 
 def data_options(data_root):
-    return [f'train_dataloader.dataset.data_root={data_root}',
-            f'val_dataloader.dataset.data_root={data_root}',
-            f'test_dataloader.dataset.data_root={data_root}']
+    return [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}'
+    ]
 
 
 def main():
@@ -74,13 +82,20 @@ def main():
          f'(seed {args.seed}) in {data_root}')
     from mmseg_spixreg.utils.experiment import latest_test_metrics
     from mmseg_spixreg.utils.synthetic_data import make_synthetic_dataset
-    make_synthetic_dataset(data_root, num_train=args.num_train, num_val=args.num_val,
-                           size=(args.size, args.size), seed=args.seed)
+    make_synthetic_dataset(
+        data_root,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=(args.size, args.size),
+        seed=args.seed)
 
     step(f'2/5 coarse training labels (erosion {args.erosion} px + Douglas-Peucker)')
-    run([sys.executable, 'tools/dataset_converters/make_coarse_labels.py',
-         osp.join(data_root, 'ann_dir', 'train'), osp.join(data_root, 'ann_dir_coarse', 'train'),
-         '--erode', str(args.erosion), '--overwrite'])
+    run([
+        sys.executable, 'tools/dataset_converters/make_coarse_labels.py',
+        osp.join(data_root, 'ann_dir', 'train'),
+        osp.join(data_root, 'ann_dir_coarse', 'train'), '--erode',
+        str(args.erosion), '--overwrite'
+    ])
 
     results = {}
     for i, (name, cfg) in enumerate(METHODS):
@@ -90,19 +105,20 @@ def main():
         opts = data_options(data_root) + [f'randomness.seed={args.seed}']
         if args.iters:
             opts.append(f'train_cfg.max_iters={args.iters}')
-        run([sys.executable, 'tools/train.py', cfg, '--work-dir', train_dir,
-             '--cfg-options'] + opts)
+        run([sys.executable, 'tools/train.py', cfg, '--work-dir', train_dir, '--cfg-options'] +
+            opts)
         with open(osp.join(train_dir, 'last_checkpoint')) as f:
             ckpt = f.read().strip()
         step(f'4/5 testing {name} on the fine validation labels')
         test_dir = osp.join(train_dir, 'test')
-        run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', test_dir,
-             '--cfg-options'] + data_options(data_root))
+        run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', test_dir, '--cfg-options'] +
+            data_options(data_root))
         results[name] = latest_test_metrics(test_dir)
         step(f'5/5 superpixel visualisations of {name}')
-        run([sys.executable, 'tools/visualize_superpixels.py', cfg, ckpt,
-             '--out-dir', osp.join(work, 'vis', tag), '--num-images', '4',
-             '--cfg-options'] + data_options(data_root))
+        run([
+            sys.executable, 'tools/visualize_superpixels.py', cfg, ckpt, '--out-dir',
+            osp.join(work, 'vis', tag), '--num-images', '4', '--cfg-options'
+        ] + data_options(data_root))
 
     header = '| method | ' + ' | '.join(c for _, c in COLUMNS) + ' |'
     lines = [header, '|---|' + '---|' * len(COLUMNS)]

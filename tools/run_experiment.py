@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Paper protocol runner: train every (config, seed), optionally fine-tune, test, tabulate.
 
 For each config and seed it runs ``tools/train.py`` (or ``tools/dist_train.sh`` with ``--gpus``)
@@ -37,11 +38,10 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from mmseg_spixreg.utils.experiment import (latest_test_metrics, merge_dataset_cfg, summarize_runs,
+                                            write_results)
 
-from mmseg_spixreg.utils.experiment import (latest_test_metrics, merge_dataset_cfg,  # noqa: E402
-                                            summarize_runs, write_results)
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):
@@ -49,18 +49,30 @@ def parse_args(argv=None):
     p.add_argument('configs', nargs='+', help='config files (one method each)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--work-dir', required=True, help='root of all runs and the results table')
-    p.add_argument('--compare', nargs='*', default=[],
-                   help='pairs A:B of config names (file stem) to t-test')
-    p.add_argument('--metrics', nargs='*', default=None,
-                   help='metrics to tabulate (default: all numeric metrics of the test run)')
-    p.add_argument('--finetune', action='store_true',
-                   help='fine-tune the best checkpoint on train+val before testing (paper)')
+    p.add_argument(
+        '--compare', nargs='*', default=[], help='pairs A:B of config names (file stem) to t-test')
+    p.add_argument(
+        '--metrics',
+        nargs='*',
+        default=None,
+        help='metrics to tabulate (default: all numeric metrics of the test run)')
+    p.add_argument(
+        '--finetune',
+        action='store_true',
+        help='fine-tune the best checkpoint on train+val before testing (paper)')
     p.add_argument('--finetune-epochs', type=int, default=15)
-    p.add_argument('--gpus', type=int, default=1,
-                   help='processes per run; > 1 uses tools/dist_train.sh / dist_test.sh')
+    p.add_argument(
+        '--gpus',
+        type=int,
+        default=1,
+        help='processes per run; > 1 uses tools/dist_train.sh / dist_test.sh')
     p.add_argument('--amp', action='store_true', help='pass --amp to tools/train.py')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                   help='overrides applied to every config (key=value)')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='overrides applied to every config (key=value)')
     p.add_argument('--alpha', type=float, default=0.05)
     return p.parse_args(argv)
 
@@ -151,17 +163,21 @@ def write_finetune_config(config, ckpt, work_dir, epochs, options=None):
     cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[train_ds, val_ds])
     cfg.load_from = ckpt
     cfg.resume = False
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=epochs * iters_per_epoch,
-                         val_interval=epochs * iters_per_epoch + 1)
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop',
+        max_iters=epochs * iters_per_epoch,
+        val_interval=epochs * iters_per_epoch + 1)
     # keep the schedule simple for the continuation: constant learning rate
     cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False,
-                                        interval=iters_per_epoch, max_keep_ckpts=1)
+    cfg.default_hooks.checkpoint = dict(
+        type='AtomicCheckpointHook', by_epoch=False, interval=iters_per_epoch, max_keep_ckpts=1)
     # the training set as it was before fine-tuning, without augmentation (val pipeline)
-    train_eval_ds = dict(copy.deepcopy(train_ds),
-                         pipeline=copy.deepcopy(cfg.val_dataloader.dataset.pipeline))
-    stop = dict(type='LossTargetStopHook', interval=iters_per_epoch,
-                target_dataloader=dict(copy.deepcopy(cfg.val_dataloader), dataset=train_eval_ds))
+    train_eval_ds = dict(
+        copy.deepcopy(train_ds), pipeline=copy.deepcopy(cfg.val_dataloader.dataset.pipeline))
+    stop = dict(
+        type='LossTargetStopHook',
+        interval=iters_per_epoch,
+        target_dataloader=dict(copy.deepcopy(cfg.val_dataloader), dataset=train_eval_ds))
     if cfg.get('finetune_val_dataset') is not None:
         stop['dataloader'] = dict(copy.deepcopy(cfg.val_dataloader), dataset=val_eval_ds)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [stop]

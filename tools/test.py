@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 # Test (and evaluate) a segmentor: same arguments and behaviour as mmsegmentation 1.2.2's
 # tools/test.py, with the mmseg_spixreg modules registered.
 import argparse
@@ -6,7 +7,6 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
-
 from mmseg.utils import register_all_modules
 
 import mmseg_spixreg  # noqa: F401  (registers the plug-in's modules)
@@ -14,8 +14,7 @@ from mmseg_spixreg.utils import distributed_teardown, setup_cpu_distributed
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='MMSeg test (and eval) a model')
+    parser = argparse.ArgumentParser(description='MMSeg test (and eval) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
@@ -23,18 +22,14 @@ def parse_args():
         help=('if specified, the evaluation metric results will be dumped'
               'into the directory as json'))
     parser.add_argument(
-        '--out',
-        type=str,
-        help='The directory to save output prediction for offline evaluation')
-    parser.add_argument(
-        '--show', action='store_true', help='show prediction results')
+        '--out', type=str, help='The directory to save output prediction for offline evaluation')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
         help='directory where painted images will be saved. '
         'If specified, it will be automatically saved '
         'to the work_dir/timestamp/show_dir')
-    parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -50,8 +45,7 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument(
-        '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument('--tta', action='store_true', help='Test time augmentation')
     # torch.distributed.launch / torchrun pass --local-rank (torch>=2.0)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -73,10 +67,9 @@ def trigger_visualization_hook(cfg, args):
             visualizer = cfg.visualizer
             visualizer['save_dir'] = args.show_dir
     else:
-        raise RuntimeError(
-            'VisualizationHook must be included in default_hooks.'
-            'refer to usage '
-            '"visualization=dict(type=\'VisualizationHook\')"')
+        raise RuntimeError('VisualizationHook must be included in default_hooks.'
+                           'refer to usage '
+                           '"visualization=dict(type=\'VisualizationHook\')"')
     return cfg
 
 
@@ -95,8 +88,7 @@ def main():
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
 

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 # Train a segmentor: same arguments and behaviour as mmsegmentation 1.2.2's tools/train.py,
 # with the mmseg_spixreg modules registered (and mmengine's checkpoint loading made weights-only).
 import argparse
@@ -6,11 +7,9 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                             is_npu_available)
+from mmengine.device import is_cuda_available, is_mlu_available, is_musa_available, is_npu_available
 from mmengine.logging import print_log
 from mmengine.runner import Runner
-
 from mmseg.registry import RUNNERS
 from mmseg.utils import register_all_modules
 
@@ -72,8 +71,7 @@ def main():
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     # enable automatic-mixed-precision training
     if args.amp is True:

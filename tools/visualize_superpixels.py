@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Draw a model's hard superpixels over images, next to its prediction and the ground truth.
 
 For each selected image of the config's val (or test) dataset, the model predicts
@@ -27,27 +27,38 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Visualise hard superpixels of a model')
     parser.add_argument('config', help='model + dataset config')
-    parser.add_argument('checkpoint', nargs='?', default=None,
-                        help='checkpoint (omit for a randomly initialised model)')
-    parser.add_argument('--out-dir', default='work_dirs/superpixel_vis',
-                        help='where the PNGs go (default: work_dirs/superpixel_vis)')
-    parser.add_argument('--split', choices=['val', 'test'], default='val',
-                        help='dataset of the config to draw from (default: val)')
-    parser.add_argument('--num-images', type=int, default=4,
-                        help='draw the first N images (default: 4)')
-    parser.add_argument('--indices', type=int, nargs='+', default=None,
-                        help='draw these dataset indices instead of the first N')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        default=None,
+        help='checkpoint (omit for a randomly initialised model)')
+    parser.add_argument(
+        '--out-dir',
+        default='work_dirs/superpixel_vis',
+        help='where the PNGs go (default: work_dirs/superpixel_vis)')
+    parser.add_argument(
+        '--split',
+        choices=['val', 'test'],
+        default='val',
+        help='dataset of the config to draw from (default: val)')
+    parser.add_argument(
+        '--num-images', type=int, default=4, help='draw the first N images (default: 4)')
+    parser.add_argument(
+        '--indices',
+        type=int,
+        nargs='+',
+        default=None,
+        help='draw these dataset indices instead of the first N')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value (as tools/test.py)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (as tools/test.py)')
     return parser.parse_args(argv)
 
 
@@ -56,13 +67,13 @@ def main(argv=None):
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
+    from mmseg.registry import DATASETS, MODELS
 
     # Register the plug-in's datasets, models, metrics explicitly (the config's custom_imports
     # does the same through the package once it imports its subpackages).
     import mmseg_spixreg.datasets  # noqa: F401
     import mmseg_spixreg.evaluation  # noqa: F401
     import mmseg_spixreg.models  # noqa: F401
-    from mmseg.registry import DATASETS, MODELS
     from mmseg_spixreg.evaluation import asa_counts, boundary_recall_counts
     from mmseg_spixreg.utils import register_safe_checkpoint_loaders
     from mmseg_spixreg.visualization import superpixel_panel
@@ -88,8 +99,9 @@ def main(argv=None):
     os.makedirs(args.out_dir, exist_ok=True)
     for idx in indices:
         if not 0 <= idx < len(dataset):
-            print(f'error: index {idx} out of range (dataset has {len(dataset)} images)',
-                  file=sys.stderr)
+            print(
+                f'error: index {idx} out of range (dataset has {len(dataset)} images)',
+                file=sys.stderr)
             return 1
         with torch.no_grad():
             sample = model.test_step(pseudo_collate([dataset[idx]]))[0]

@@ -13,7 +13,9 @@ vis_backends = [dict(type='LocalVisBackend')]
 # tools/test.py --show-dir, the SegVisualizationHook and MMSegInferencer draw); stock models are
 # drawn exactly as by SegLocalVisualizer. draw_superpixels=False turns the tile off.
 visualizer = dict(
-    type='SpixSegLocalVisualizer', vis_backends=vis_backends, name='visualizer',
+    type='SpixSegLocalVisualizer',
+    vis_backends=vis_backends,
+    name='visualizer',
     draw_superpixels=True)
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'

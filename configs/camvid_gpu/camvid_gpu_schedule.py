@@ -35,7 +35,8 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 # the packed val sequence with its FINE labels, split in time into val and test frames
 packed_val = dict(
-    data_root=pack_root, img_suffix='.jpg',
+    data_root=pack_root,
+    img_suffix='.jpg',
     data_prefix=dict(img_path='val', seg_map_path='valannot'))
 val_dataloader = dict(num_workers=4, dataset=dict(packed_val, indices=val_frames))
 test_dataloader = dict(num_workers=4, dataset=dict(packed_val, indices=test_frames))

@@ -15,7 +15,5 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 train_cfg = dict(max_iters=300, val_interval=300)
-default_hooks = dict(
-    logger=dict(interval=25),
-    checkpoint=dict(interval=300, save_best=None))
+default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=300, save_best=None))
 randomness = dict(seed=0)

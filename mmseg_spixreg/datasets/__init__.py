@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Datasets. Cityscapes (fine or coarse) is mmseg's CityscapesDataset (coarse:
 ``seg_map_suffix='_gtCoarse_labelTrainIds.png'``, see configs/_base_/datasets/) with the
 project's missing-data message (``SpixCityscapesDataset``)."""
@@ -7,5 +7,6 @@ from .cityscapes import SpixCityscapesDataset
 from .suim import SUIMDataset
 from .transforms import CheckSegLabels, LoadSegAnnotations
 
-__all__ = ['CamVidDataset', 'SpixCityscapesDataset', 'SUIMDataset', 'CheckSegLabels',
-           'LoadSegAnnotations']
+__all__ = [
+    'CamVidDataset', 'SpixCityscapesDataset', 'SUIMDataset', 'CheckSegLabels', 'LoadSegAnnotations'
+]

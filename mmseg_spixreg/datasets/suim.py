@@ -1,8 +1,9 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from typing import Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+
 from .missing_data import DataPresenceCheckMixin
 
 
@@ -27,16 +28,21 @@ class SUIMDataset(DataPresenceCheckMixin, BaseSegDataset):
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """
     METAINFO = dict(
-        classes=('background waterbody', 'human divers', 'plants and sea-grass',
-                 'wrecks and ruins', 'robots', 'reefs and invertebrates',
-                 'fish and vertebrates', 'sea-floor and rocks'),
+        classes=('background waterbody', 'human divers', 'plants and sea-grass', 'wrecks and ruins',
+                 'robots', 'reefs and invertebrates', 'fish and vertebrates',
+                 'sea-floor and rocks'),
         # The original mask colours (RGB).
-        palette=[[0, 0, 0], [0, 0, 255], [0, 255, 0], [0, 255, 255], [255, 0, 0],
-                 [255, 0, 255], [255, 255, 0], [255, 255, 255]])
+        palette=[[0, 0, 0], [0, 0, 255], [0, 255, 0], [0, 255, 255], [255, 0, 0], [255, 0, 255],
+                 [255, 255, 0], [255, 255, 255]])
     PREPARE_HINT = 'python tools/dataset_converters/suim.py SUIM_ROOT data/suim'
 
-    def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
-                 prepare_hint: Optional[Union[str, Sequence[str]]] = None, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         prepare_hint=prepare_hint, **kwargs)
-
+    def __init__(self,
+                 img_suffix: str = '.jpg',
+                 seg_map_suffix: str = '.png',
+                 prepare_hint: Optional[Union[str, Sequence[str]]] = None,
+                 **kwargs) -> None:
+        super().__init__(
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            prepare_hint=prepare_hint,
+            **kwargs)

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Evaluation: functional BR (Stutz / eq. 7) and ASA (hard superpixels / eq. 8), and the
 registered SuperpixelBoundaryMetric."""
 from .functional import (achievable_segmentation_accuracy, asa_counts, asa_from_assignments,

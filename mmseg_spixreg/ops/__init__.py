@@ -16,15 +16,13 @@ The learned assignment of eq. 1 (it has weights) is
 importable from here for compatibility.
 """
 from .layout import NUM_SEEDS, SEED_OFFSETS, seed_coordinates, valid_seed_mask
-from .superpixel import (BACKENDS, hard_superpixels, neighbour_correlation,
-                         seed_softmax, superpixel_downsample,
-                         superpixel_reconstruct, superpixel_upsample)
+from .superpixel import (BACKENDS, hard_superpixels, neighbour_correlation, seed_softmax,
+                         superpixel_downsample, superpixel_reconstruct, superpixel_upsample)
 
 __all__ = [
-    'BACKENDS', 'NUM_SEEDS', 'SEED_OFFSETS', 'SuperpixelAssignment',
-    'hard_superpixels', 'neighbour_correlation', 'seed_coordinates',
-    'seed_softmax', 'superpixel_downsample', 'superpixel_reconstruct',
-    'superpixel_upsample', 'valid_seed_mask'
+    'BACKENDS', 'NUM_SEEDS', 'SEED_OFFSETS', 'SuperpixelAssignment', 'hard_superpixels',
+    'neighbour_correlation', 'seed_coordinates', 'seed_softmax', 'superpixel_downsample',
+    'superpixel_reconstruct', 'superpixel_upsample', 'valid_seed_mask'
 ]
 
 

@@ -27,8 +27,7 @@ def _in_scope(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(ctx, kernels_or_grad, *args):
         kernels = getattr(ctx, 'kernels', kernels_or_grad)
-        device = next(a.device for a in (kernels_or_grad, ) + args
-                      if isinstance(a, Tensor))
+        device = next(a.device for a in (kernels_or_grad, ) + args if isinstance(a, Tensor))
         with kernels.scope(device):
             return fn(ctx, kernels_or_grad, *args)
 
@@ -40,8 +39,7 @@ class SuperpixelUpsampleFn(torch.autograd.Function):
 
     @staticmethod
     @_in_scope
-    def forward(ctx, kernels: ModuleType, coarse: Tensor,
-                assign: Tensor) -> Tensor:
+    def forward(ctx, kernels: ModuleType, coarse: Tensor, assign: Tensor) -> Tensor:
         ctx.kernels = kernels
         ctx.save_for_backward(coarse, assign)
         return kernels.upsample(coarse, assign)
@@ -65,8 +63,7 @@ class SuperpixelDownsampleFn(torch.autograd.Function):
 
     @staticmethod
     @_in_scope
-    def forward(ctx, kernels: ModuleType, fine: Tensor, assign: Tensor,
-                eps: float) -> Tensor:
+    def forward(ctx, kernels: ModuleType, fine: Tensor, assign: Tensor, eps: float) -> Tensor:
         ctx.kernels = kernels
         out, denom = kernels.weighted_mean(fine, assign, eps)
         ctx.save_for_backward(fine, assign, out, denom)
@@ -95,8 +92,7 @@ class NeighbourCorrelationFn(torch.autograd.Function):
 
     @staticmethod
     @_in_scope
-    def forward(ctx, kernels: ModuleType, fine: Tensor,
-                coarse: Tensor) -> Tensor:
+    def forward(ctx, kernels: ModuleType, fine: Tensor, coarse: Tensor) -> Tensor:
         ctx.kernels = kernels
         ctx.save_for_backward(fine, coarse)
         return kernels.correlation(fine, coarse)
@@ -121,8 +117,7 @@ class SeedSoftmaxFn(torch.autograd.Function):
 
     @staticmethod
     @_in_scope
-    def forward(ctx, kernels: ModuleType, fine: Tensor, coarse: Tensor,
-                tau: float) -> Tensor:
+    def forward(ctx, kernels: ModuleType, fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
         ctx.kernels = kernels
         ctx.tau = tau
         assign = kernels.seed_softmax(fine, coarse, tau)
@@ -148,8 +143,7 @@ class SeedSoftmaxFn(torch.autograd.Function):
         return None, grad_fine, grad_coarse, None
 
 
-def _weighted_means(kernels: ModuleType, x: Tensor,
-                    assignments: Sequence[Tensor],
+def _weighted_means(kernels: ModuleType, x: Tensor, assignments: Sequence[Tensor],
                     eps: float) -> Tuple[List[Tensor], List[Tensor]]:
     """The downsampling chain c_l = D_l(c_{l-1}), c_0 = x.
 
@@ -175,8 +169,7 @@ class SuperpixelReconstructFn(torch.autograd.Function):
 
     @staticmethod
     @_in_scope
-    def forward(ctx, kernels: ModuleType, eps: float, x: Tensor,
-                *assignments: Tensor) -> Tensor:
+    def forward(ctx, kernels: ModuleType, eps: float, x: Tensor, *assignments: Tensor) -> Tensor:
         ctx.kernels = kernels
         ctx.eps = eps
         feat = _weighted_means(kernels, x, assignments, eps)[0][-1]
@@ -211,8 +204,7 @@ class SuperpixelReconstructFn(torch.autograd.Function):
         for lvl, assign in enumerate(assignments):
             if need_a[lvl]:
                 grad_a[lvl] = kernels.correlation(grad, ups[lvl])
-            grad = kernels.downsample(
-                grad, assign, out=ups[lvl] if lvl < levels - 1 else None)
+            grad = kernels.downsample(grad, assign, out=ups[lvl] if lvl < levels - 1 else None)
         # Through the downsampling chain D_L(...D_1(x)), coarsest first.
         for lvl in range(levels - 1, -1, -1):
             assign = assignments[lvl]
@@ -230,7 +222,6 @@ class SuperpixelReconstructFn(torch.autograd.Function):
             if lvl == 0 and not need_x:
                 grad = None
                 break
-            grad = kernels.upsample(
-                scaled, assign, out=ups[lvl - 1] if lvl > 0 else None)
+            grad = kernels.upsample(scaled, assign, out=ups[lvl - 1] if lvl > 0 else None)
             del scaled
         return (None, None, grad, *grad_a)

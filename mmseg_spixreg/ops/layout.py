@@ -42,8 +42,7 @@ SEED_OFFSETS: Tuple[Tuple[int, int], ...] = tuple(
 # ---------------------------------------------------------------------------
 # Layout helpers (public)
 # ---------------------------------------------------------------------------
-def seed_coordinates(j: Union[int, Tensor], y: Union[int, Tensor],
-                     x: Union[int, Tensor]) -> Tuple:
+def seed_coordinates(j: Union[int, Tensor], y: Union[int, Tensor], x: Union[int, Tensor]) -> Tuple:
     """Coarse-grid coordinates of seed ``j`` of fine pixel ``(y, x)``.
 
     Args:
@@ -59,9 +58,7 @@ def seed_coordinates(j: Union[int, Tensor], y: Union[int, Tensor],
     return y // 2 + j // 3 - 1, x // 2 + j % 3 - 1
 
 
-def valid_seed_mask(height: int,
-                    width: int,
-                    device: Optional[torch.device] = None) -> Tensor:
+def valid_seed_mask(height: int, width: int, device: Optional[torch.device] = None) -> Tensor:
     """Which of the 9 seeds of every fine pixel lie inside the coarse map.
 
     Args:
@@ -79,10 +76,7 @@ def valid_seed_mask(height: int,
     xs = torch.arange(width, device=device) // 2
     rows = [(ys + dy >= 0) & (ys + dy < h) for dy in (-1, 0, 1)]
     cols = [(xs + dx >= 0) & (xs + dx < w) for dx in (-1, 0, 1)]
-    mask = torch.stack([
-        rows[dy + 1][:, None] & cols[dx + 1][None, :]
-        for dy, dx in SEED_OFFSETS
-    ])
+    mask = torch.stack([rows[dy + 1][:, None] & cols[dx + 1][None, :] for dy, dx in SEED_OFFSETS])
     return mask.unsqueeze(0)
 
 
@@ -115,8 +109,7 @@ def _check_assignment(assign, name: str, where: str) -> None:
     _check_even(assign.shape[2], assign.shape[3], f'{where} (`{name}`)')
 
 
-def _check_same_batch_device(a: Tensor, b: Tensor, names: str,
-                             where: str) -> None:
+def _check_same_batch_device(a: Tensor, b: Tensor, names: str, where: str) -> None:
     if a.shape[0] != b.shape[0]:
         raise ValueError(f'{where}: batch sizes of {names} differ: '
                          f'{a.shape[0]} vs {b.shape[0]}')
@@ -125,30 +118,24 @@ def _check_same_batch_device(a: Tensor, b: Tensor, names: str,
                          f'{a.device} vs {b.device}')
 
 
-def _check_fine_pair(fine: Tensor, assign: Tensor, fname: str, aname: str,
-                     where: str) -> None:
+def _check_fine_pair(fine: Tensor, assign: Tensor, fname: str, aname: str, where: str) -> None:
     _check_same_batch_device(fine, assign, f'`{fname}` and `{aname}`', where)
     if fine.shape[-2:] != assign.shape[-2:]:
-        raise ValueError(
-            f'{where}: `{fname}` spatial size {tuple(fine.shape[-2:])} must '
-            f'equal the fine grid of `{aname}` {tuple(assign.shape[-2:])}')
+        raise ValueError(f'{where}: `{fname}` spatial size {tuple(fine.shape[-2:])} must '
+                         f'equal the fine grid of `{aname}` {tuple(assign.shape[-2:])}')
 
 
-def _check_coarse_pair(coarse: Tensor, assign: Tensor, cname: str,
-                       aname: str, where: str) -> None:
-    _check_same_batch_device(coarse, assign, f'`{cname}` and `{aname}`',
-                             where)
+def _check_coarse_pair(coarse: Tensor, assign: Tensor, cname: str, aname: str, where: str) -> None:
+    _check_same_batch_device(coarse, assign, f'`{cname}` and `{aname}`', where)
     expected = (assign.shape[2] // 2, assign.shape[3] // 2)
     if tuple(coarse.shape[-2:]) != expected:
-        raise ValueError(
-            f'{where}: `{cname}` spatial size {tuple(coarse.shape[-2:])} does '
-            f'not pair with the fine grid {tuple(assign.shape[-2:])} of '
-            f'`{aname}` (expected {expected})')
+        raise ValueError(f'{where}: `{cname}` spatial size {tuple(coarse.shape[-2:])} does '
+                         f'not pair with the fine grid {tuple(assign.shape[-2:])} of '
+                         f'`{aname}` (expected {expected})')
 
 
 def _check_hierarchy(assignments, where: str) -> List[Tensor]:
-    if isinstance(assignments, Tensor) or not isinstance(
-            assignments, (list, tuple)):
+    if isinstance(assignments, Tensor) or not isinstance(assignments, (list, tuple)):
         raise ValueError(f'{where}: `assignments` must be a list of (B, 9, '
                          f'H, W) tensors ordered finest to coarsest, got '
                          f'{type(assignments).__name__}')
@@ -165,11 +152,10 @@ def _check_hierarchy(assignments, where: str) -> List[Tensor]:
                                  f'and `assignments[{lvl}]`', where)
         expected = (prev.shape[2] // 2, prev.shape[3] // 2)
         if tuple(assign.shape[-2:]) != expected:
-            raise ValueError(
-                f'{where}: `assignments[{lvl}]` has grid '
-                f'{tuple(assign.shape[-2:])} but must live on the coarse grid '
-                f'{expected} of `assignments[{lvl - 1}]` (levels are ordered '
-                f'finest to coarsest, each half the size of the previous)')
+            raise ValueError(f'{where}: `assignments[{lvl}]` has grid '
+                             f'{tuple(assign.shape[-2:])} but must live on the coarse grid '
+                             f'{expected} of `assignments[{lvl - 1}]` (levels are ordered '
+                             f'finest to coarsest, each half the size of the previous)')
     return assignments
 
 

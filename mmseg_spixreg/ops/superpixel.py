@@ -19,13 +19,11 @@ import torch
 from torch import Tensor
 
 from . import torch_kernels
-from .functions import (NeighbourCorrelationFn, SeedSoftmaxFn,
-                        SuperpixelDownsampleFn, SuperpixelReconstructFn,
-                        SuperpixelUpsampleFn)
-from .layout import (_autocast_off, _check_assignment, _check_coarse_pair,
-                     _check_eps, _check_even, _check_fine_pair,
-                     _check_hierarchy, _check_tensor, _dtypes,
-                     seed_coordinates, valid_seed_mask)
+from .functions import (NeighbourCorrelationFn, SeedSoftmaxFn, SuperpixelDownsampleFn,
+                        SuperpixelReconstructFn, SuperpixelUpsampleFn)
+from .layout import (_autocast_off, _check_assignment, _check_coarse_pair, _check_eps, _check_even,
+                     _check_fine_pair, _check_hierarchy, _check_tensor, _dtypes, seed_coordinates,
+                     valid_seed_mask)
 
 BACKENDS = ('auto', 'torch', 'triton')
 _TRITON: Optional[ModuleType] = None
@@ -48,8 +46,7 @@ def _interpreting() -> bool:
     return bool(triton.knobs.runtime.interpret)
 
 
-def select_kernels(backend: str, device: torch.device,
-                   where: str) -> ModuleType:
+def select_kernels(backend: str, device: torch.device, where: str) -> ModuleType:
     """The kernel set that ``backend`` means for tensors on ``device``.
 
     Args:
@@ -90,10 +87,7 @@ def _prepare(kernels: ModuleType, dtype: torch.dtype, *tensors: Tensor):
     return list(tensors)
 
 
-def superpixel_upsample(coarse: Tensor,
-                        assign: Tensor,
-                        *,
-                        backend: str = 'auto') -> Tensor:
+def superpixel_upsample(coarse: Tensor, assign: Tensor, *, backend: str = 'auto') -> Tensor:
     """Superpixel upsampling, eq. 2 of Suzuki (2021), one level.
 
     ``fine[:, y, x] = sum_j assign[j, y, x] * coarse[:, seed_j(y, x)]``.
@@ -115,8 +109,7 @@ def superpixel_upsample(coarse: Tensor,
     kernels = select_kernels(backend, coarse.device, where)
     out_dtype, dtype = _dtypes(coarse, assign)
     with _autocast_off(coarse.device):
-        out = SuperpixelUpsampleFn.apply(
-            kernels, *_prepare(kernels, dtype, coarse, assign))
+        out = SuperpixelUpsampleFn.apply(kernels, *_prepare(kernels, dtype, coarse, assign))
     return out.to(out_dtype)
 
 
@@ -155,8 +148,8 @@ def superpixel_downsample(fine: Tensor,
     kernels = select_kernels(backend, fine.device, where)
     out_dtype, dtype = _dtypes(fine, assign)
     with _autocast_off(fine.device):
-        out = SuperpixelDownsampleFn.apply(
-            kernels, *_prepare(kernels, dtype, fine, assign), float(eps))
+        out = SuperpixelDownsampleFn.apply(kernels, *_prepare(kernels, dtype, fine, assign),
+                                           float(eps))
     return out.to(out_dtype)
 
 
@@ -191,8 +184,8 @@ def superpixel_reconstruct(x: Tensor,
     kernels = select_kernels(backend, x.device, where)
     out_dtype, dtype = _dtypes(x, *assignments)
     with _autocast_off(x.device):
-        out = SuperpixelReconstructFn.apply(
-            kernels, float(eps), *_prepare(kernels, dtype, x, *assignments))
+        out = SuperpixelReconstructFn.apply(kernels, float(eps),
+                                            *_prepare(kernels, dtype, x, *assignments))
     return out.to(out_dtype)
 
 
@@ -207,10 +200,7 @@ def _check_feature_pair(fine, coarse, where: str) -> None:
                          f'{coarse.shape[1]}')
 
 
-def neighbour_correlation(fine: Tensor,
-                          coarse: Tensor,
-                          *,
-                          backend: str = 'auto') -> Tensor:
+def neighbour_correlation(fine: Tensor, coarse: Tensor, *, backend: str = 'auto') -> Tensor:
     """Dot product of every fine pixel with each of its 9 seeds.
 
     ``out[:, j, y, x] = <fine[:, :, y, x], coarse[:, :, seed_j(y, x)]>``,
@@ -231,16 +221,11 @@ def neighbour_correlation(fine: Tensor,
     kernels = select_kernels(backend, fine.device, where)
     out_dtype, dtype = _dtypes(fine, coarse)
     with _autocast_off(fine.device):
-        out = NeighbourCorrelationFn.apply(
-            kernels, *_prepare(kernels, dtype, fine, coarse))
+        out = NeighbourCorrelationFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse))
     return out.to(out_dtype)
 
 
-def seed_softmax(fine: Tensor,
-                 coarse: Tensor,
-                 tau: float,
-                 *,
-                 backend: str = 'auto') -> Tensor:
+def seed_softmax(fine: Tensor, coarse: Tensor, tau: float, *, backend: str = 'auto') -> Tensor:
     """Softmax over the in-map seeds of ``neighbour_correlation / tau``.
 
     ``A[j, y, x] = exp(r_j / tau) / sum_{j' in map} exp(r_j' / tau)`` with
@@ -270,8 +255,7 @@ def seed_softmax(fine: Tensor,
     kernels = select_kernels(backend, fine.device, where)
     _, dtype = _dtypes(fine, coarse)
     with _autocast_off(fine.device):
-        return SeedSoftmaxFn.apply(
-            kernels, *_prepare(kernels, dtype, fine, coarse), float(tau))
+        return SeedSoftmaxFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse), float(tau))
 
 
 def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
@@ -300,8 +284,8 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
         xs = torch.arange(W, device=device).view(1, 1, W).expand(B, H, W)
         for assign in assignments:
             height, width = assign.shape[-2:]
-            logits = assign.detach().masked_fill(
-                ~valid_seed_mask(height, width, device), float('-inf'))
+            logits = assign.detach().masked_fill(~valid_seed_mask(height, width, device),
+                                                 float('-inf'))
             best = logits.argmax(dim=1).flatten(1)  # (B, height * width)
             j = best.gather(1, (ys * width + xs).reshape(B, -1)).view(B, H, W)
             ys, xs = seed_coordinates(j, ys, xs)
@@ -310,7 +294,6 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
 
 
 __all__ = [
-    'BACKENDS', 'select_kernels', 'superpixel_upsample',
-    'superpixel_downsample', 'superpixel_reconstruct',
-    'neighbour_correlation', 'seed_softmax', 'hard_superpixels'
+    'BACKENDS', 'select_kernels', 'superpixel_upsample', 'superpixel_downsample',
+    'superpixel_reconstruct', 'neighbour_correlation', 'seed_softmax', 'hard_superpixels'
 ]

@@ -31,7 +31,6 @@ from .layout import NUM_SEEDS, SEED_OFFSETS, valid_seed_mask
 CPU_BLOCK_NUMEL = 1 << 19
 DEVICE_BLOCK_NUMEL = 1 << 22
 
-
 _LOCAL = threading.local()
 
 
@@ -78,8 +77,7 @@ def _blocks(batch: int, coarse_h: int, row_numel: int,
     if rows == coarse_h:
         images = max(1, min(batch, target // max(row_numel * coarse_h, 1)))
     blocks = [(b0, min(b0 + images, batch), r0, min(r0 + rows, coarse_h))
-              for b0 in range(0, batch, images)
-              for r0 in range(0, coarse_h, rows)]
+              for b0 in range(0, batch, images) for r0 in range(0, coarse_h, rows)]
     return images, rows, blocks
 
 
@@ -91,8 +89,7 @@ def _halo(r0: int, r1: int, coarse_h: int) -> Tuple[int, int, int, int]:
     return lo, hi, i0, i0 + hi - lo
 
 
-def _load_wide(buf: Tensor, coarse: Tensor, b0: int, b1: int, r0: int,
-               r1: int) -> None:
+def _load_wide(buf: Tensor, coarse: Tensor, b0: int, b1: int, r0: int, r1: int) -> None:
     """Copy coarse rows ``r0-1 : r1+1`` into ``buf`` at fine-column resolution.
 
     ``buf`` has shape (nb, C, R + 2, W + 4): buffer row ``i`` holds coarse row
@@ -116,13 +113,11 @@ def _seed_view(wide: Tensor, j: int, rows: int) -> Tensor:
     """Seed ``j`` of every fine pixel of a block, shape (nb, C, R, 1, W)."""
     dy, dx = SEED_OFFSETS[j]
     width = wide.shape[-1] - 4
-    return wide[:, :, 1 + dy:1 + dy + rows,
-                2 + 2 * dx:2 + 2 * dx + width].unsqueeze(3)
+    return wide[:, :, 1 + dy:1 + dy + rows, 2 + 2 * dx:2 + 2 * dx + width].unsqueeze(3)
 
 
-def _run_blocks(work: Callable[[List[Tuple], tuple], None],
-                make_buffers: Callable[[], tuple], blocks: List[Tuple],
-                device: torch.device) -> None:
+def _run_blocks(work: Callable[[List[Tuple], tuple], None], make_buffers: Callable[[], tuple],
+                blocks: List[Tuple], device: torch.device) -> None:
     """Run ``work(blocks, make_buffers())``, on CPU in parallel over images.
 
     On CPU, blocks of different images are handed to a pool of
@@ -181,8 +176,7 @@ def _thread_pool(workers: int) -> ThreadPoolExecutor:
         if _POOL is None or _POOL_SIZE != workers:
             if _POOL is not None:
                 _POOL.shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(
-                workers, thread_name_prefix='spixreg_ops')
+            _POOL = ThreadPoolExecutor(workers, thread_name_prefix='spixreg_ops')
             _POOL_SIZE = workers
         return _POOL
 
@@ -198,9 +192,7 @@ if hasattr(os, 'register_at_fork'):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def upsample(coarse: Tensor,
-                     assign: Tensor,
-                     out: Optional[Tensor] = None) -> Tensor:
+def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
     """fine[y, x] = sum_j assign[j, y, x] * coarse[seed_j(y, x)].
 
     Args:
@@ -237,9 +229,7 @@ def upsample(coarse: Tensor,
     return out
 
 
-def downsample(fine: Tensor,
-                       assign: Tensor,
-                       out: Optional[Tensor] = None) -> Tensor:
+def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
     """coarse[s] = sum over (y, x, j) with seed_j(y, x) = s of A[j,y,x] f[y,x].
 
     The adjoint of :func:`upsample` in its first argument.
@@ -286,9 +276,9 @@ def downsample(fine: Tensor,
 
 
 def correlation(fine: Tensor,
-                        coarse: Tensor,
-                        bias: Optional[Tensor] = None,
-                        accumulate: Optional[Tensor] = None) -> Tensor:
+                coarse: Tensor,
+                bias: Optional[Tensor] = None,
+                accumulate: Optional[Tensor] = None) -> Tensor:
     """out[j, y, x] = <fine[:, y, x], coarse[:, seed_j(y, x)]> - bias[seed_j].
 
     The derivative of :func:`upsample` w.r.t. the assignment.
@@ -310,12 +300,9 @@ def correlation(fine: Tensor,
     images, rows, blocks = _blocks(B, h, C * 2 * W, fine.device)
 
     def make_buffers() -> tuple:
-        return (fine.new_zeros(images, C, rows + 2, W + 4),
-                fine.new_empty(images, C, rows, 2, W),
-                None if accumulate is None else fine.new_empty(
-                    images, 1, rows, 2, W),
-                None if bias is None else fine.new_zeros(
-                    images, 1, rows + 2, W + 4))
+        return (fine.new_zeros(images, C, rows + 2, W + 4), fine.new_empty(images, C, rows, 2, W),
+                None if accumulate is None else fine.new_empty(images, 1, rows, 2, W),
+                None if bias is None else fine.new_zeros(images, 1, rows + 2, W + 4))
 
     def work(todo: List[Tuple], buffers: tuple) -> None:
         buf, tmp, acc, bias_buf = buffers
@@ -360,15 +347,13 @@ def seed_mass(assign: Tensor) -> Tensor:
 
     def work(todo: List[Tuple], buffers: tuple) -> None:
         for b0, b1, _, _ in todo:
-            cell = assign[b0:b1].unflatten(3, (w, 2)).unflatten(
-                2, (h, 2)).sum((3, 5))
+            cell = assign[b0:b1].unflatten(3, (w, 2)).unflatten(2, (h, 2)).sum((3, 5))
             for j, (dy, dx) in enumerate(SEED_OFFSETS):
                 sy, ty = _shift_slices(dy, h)
                 sx, tx = _shift_slices(dx, w)
                 out[b0:b1, :, ty, tx] += cell[:, j:j + 1, sy, sx]
 
-    _run_blocks(work, tuple, [(b, b + 1, 0, h) for b in range(B)],
-                assign.device)
+    _run_blocks(work, tuple, [(b, b + 1, 0, h) for b in range(B)], assign.device)
     return out
 
 
@@ -377,23 +362,19 @@ def _shift_slices(d: int, n: int) -> Tuple[slice, slice]:
     return slice(max(0, -d), n - max(0, d)), slice(max(0, d), n + min(0, d))
 
 
-
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:
     """sum_c a[:, c] * b[:, c] of (B, C, h, w) tensors, image by image."""
     out = a.new_empty(a.shape[0], 1, *a.shape[2:])
 
     def work(todo: List[Tuple], buffers: tuple) -> None:
         for b0, b1, _, _ in todo:
-            torch.sum(a[b0:b1] * b[b0:b1], dim=1, keepdim=True,
-                      out=out[b0:b1])
+            torch.sum(a[b0:b1] * b[b0:b1], dim=1, keepdim=True, out=out[b0:b1])
 
-    _run_blocks(work, tuple, [(i, i + 1, 0, 0) for i in range(a.shape[0])],
-                a.device)
+    _run_blocks(work, tuple, [(i, i + 1, 0, 0) for i in range(a.shape[0])], a.device)
     return out
 
 
-def weighted_mean(fine: Tensor, assign: Tensor,
-                  eps: float) -> Tuple[Tensor, Tensor]:
+def weighted_mean(fine: Tensor, assign: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     """Assignment-weighted mean of every seed and its normaliser.
 
     Args:

@@ -49,9 +49,8 @@ NUM_WARPS = 4
 # Kernels. Grid: (cdiv(positions, BLOCK_P or BLOCK_S), B). Tensors are
 # contiguous (B, C, H, W) / (B, 9, H, W) / (B, C, h, w), H = 2h, W = 2w.
 # ---------------------------------------------------------------------------
-def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, h, w,
-                     ACC: tl.constexpr, BLOCK_C: tl.constexpr,
-                     BLOCK_P: tl.constexpr):
+def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, h, w, ACC: tl.constexpr,
+                     BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
     """out[b, c, y, x] = sum_j A[b, j, y, x] * coarse[b, c, seed_j(y, x)]."""
     b = tl.program_id(1).to(tl.int64)
     W = 2 * w
@@ -60,27 +59,27 @@ def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, h, w,
     j = tl.arange(0, 16)
     sy = (p // W // 2)[None, :] + (j // 3 - 1)[:, None]  # (16, BLOCK_P)
     sx = (p % W // 2)[None, :] + (j % 3 - 1)[:, None]
-    inside = ((j < 9)[:, None] & (p < HW)[None, :] & (sy >= 0) & (sy < h)
-              & (sx >= 0) & (sx < w))
-    a = tl.load(assign_ptr + b * 9 * HW + j[:, None] * HW + p[None, :],
-                mask=inside, other=0.0).to(ACC)
+    inside = ((j < 9)[:, None] & (p < HW)[None, :] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w))
+    a = tl.load(
+        assign_ptr + b * 9 * HW + j[:, None] * HW + p[None, :], mask=inside, other=0.0).to(ACC)
     seed = sy * w + sx
     cc = tl.arange(0, BLOCK_C)
     for c0 in range(0, C, BLOCK_C):
         cm = (c0 + cc) < C
-        cv = tl.load(coarse_ptr + b * C * h * w
-                     + (c0 + cc)[:, None, None] * (h * w) + seed[None, :, :],
-                     mask=cm[:, None, None] & inside[None, :, :],
-                     other=0.0).to(ACC)
+        cv = tl.load(
+            coarse_ptr + b * C * h * w + (c0 + cc)[:, None, None] * (h * w) + seed[None, :, :],
+            mask=cm[:, None, None] & inside[None, :, :],
+            other=0.0).to(ACC)
         acc = tl.sum(cv * a[None, :, :], axis=1)  # (BLOCK_C, BLOCK_P)
-        tl.store(out_ptr + b * C * HW + (c0 + cc)[:, None] * HW + p[None, :],
-                 acc.to(out_ptr.dtype.element_ty),
-                 mask=cm[:, None] & (p < HW)[None, :])
+        tl.store(
+            out_ptr + b * C * HW + (c0 + cc)[:, None] * HW + p[None, :],
+            acc.to(out_ptr.dtype.element_ty),
+            mask=cm[:, None] & (p < HW)[None, :])
 
 
 def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, C, h, w, eps,
-                       NORMALISE: tl.constexpr, ACC: tl.constexpr,
-                       BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr):
+                       NORMALISE: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr,
+                       BLOCK_S: tl.constexpr):
     """out[b, c, s] = sum_j sum_{p in cell(s - d_j)} A[b, j, p] fine[b, c, p];
     with NORMALISE, divided by denom[b, s] = sum_j sum_p A[b, j, p] + eps
     (also stored)."""
@@ -92,8 +91,7 @@ def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, C, h, w, eps,
     # the cell (ty, tx) whose seed j is s
     ty = (s // w)[None, :] - (j // 3 - 1)[:, None]  # (16, BLOCK_S)
     tx = (s % w)[None, :] - (j % 3 - 1)[:, None]
-    inside = ((j < 9)[:, None] & (s < h * w)[None, :] & (ty >= 0) & (ty < h)
-              & (tx >= 0) & (tx < w))
+    inside = ((j < 9)[:, None] & (s < h * w)[None, :] & (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w))
     a_rows = assign_ptr + b * 9 * HW + j[:, None] * HW
     if NORMALISE:
         mass = tl.zeros([BLOCK_S], dtype=ACC)
@@ -110,23 +108,22 @@ def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, C, h, w, eps,
         for q in tl.static_range(4):
             pix = (2 * ty + q // 2) * W + 2 * tx + q % 2
             a = tl.load(a_rows + pix, mask=inside, other=0.0).to(ACC)
-            f = tl.load(fine_ptr + b * C * HW + (c0 + cc)[:, None, None] * HW
-                        + pix[None, :, :],
-                        mask=cm[:, None, None] & inside[None, :, :],
-                        other=0.0).to(ACC)
+            f = tl.load(
+                fine_ptr + b * C * HW + (c0 + cc)[:, None, None] * HW + pix[None, :, :],
+                mask=cm[:, None, None] & inside[None, :, :],
+                other=0.0).to(ACC)
             acc += tl.sum(f * a[None, :, :], axis=1)
         if NORMALISE:
             acc = acc / denom[None, :]
-        tl.store(out_ptr + b * C * h * w + (c0 + cc)[:, None] * (h * w)
-                 + s[None, :], acc.to(out_ptr.dtype.element_ty),
-                 mask=cm[:, None] & (s < h * w)[None, :])
+        tl.store(
+            out_ptr + b * C * h * w + (c0 + cc)[:, None] * (h * w) + s[None, :],
+            acc.to(out_ptr.dtype.element_ty),
+            mask=cm[:, None] & (s < h * w)[None, :])
 
 
-def _correlation_kernel(fine_ptr, coarse_ptr, bias_ptr, out_ptr, C, h, w,
-                        scale, HAS_BIAS: tl.constexpr,
-                        ACCUMULATE: tl.constexpr, SOFTMAX: tl.constexpr,
-                        ACC: tl.constexpr, BLOCK_C: tl.constexpr,
-                        BLOCK_P: tl.constexpr):
+def _correlation_kernel(fine_ptr, coarse_ptr, bias_ptr, out_ptr, C, h, w, scale,
+                        HAS_BIAS: tl.constexpr, ACCUMULATE: tl.constexpr, SOFTMAX: tl.constexpr,
+                        ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
     """r[b, j, y, x] = <fine[b, :, y, x], coarse[b, :, seed_j(y, x)]>
     - bias[b, seed_j(y, x)] (0 for out-of-map seeds); out = r, or out += r
     (ACCUMULATE), or out = masked softmax over j of r * scale (SOFTMAX)."""
@@ -137,24 +134,23 @@ def _correlation_kernel(fine_ptr, coarse_ptr, bias_ptr, out_ptr, C, h, w,
     j = tl.arange(0, 16)
     sy = (p // W // 2)[None, :] + (j // 3 - 1)[:, None]  # (16, BLOCK_P)
     sx = (p % W // 2)[None, :] + (j % 3 - 1)[:, None]
-    inside = ((j < 9)[:, None] & (p < HW)[None, :] & (sy >= 0) & (sy < h)
-              & (sx >= 0) & (sx < w))
+    inside = ((j < 9)[:, None] & (p < HW)[None, :] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w))
     seed = sy * w + sx
     cc = tl.arange(0, BLOCK_C)
     acc = tl.zeros([16, BLOCK_P], dtype=ACC)
     for c0 in range(0, C, BLOCK_C):
         cm = (c0 + cc) < C
-        f = tl.load(fine_ptr + b * C * HW + (c0 + cc)[:, None] * HW
-                    + p[None, :], mask=cm[:, None] & (p < HW)[None, :],
-                    other=0.0).to(ACC)
-        cv = tl.load(coarse_ptr + b * C * h * w
-                     + (c0 + cc)[:, None, None] * (h * w) + seed[None, :, :],
-                     mask=cm[:, None, None] & inside[None, :, :],
-                     other=0.0).to(ACC)
+        f = tl.load(
+            fine_ptr + b * C * HW + (c0 + cc)[:, None] * HW + p[None, :],
+            mask=cm[:, None] & (p < HW)[None, :],
+            other=0.0).to(ACC)
+        cv = tl.load(
+            coarse_ptr + b * C * h * w + (c0 + cc)[:, None, None] * (h * w) + seed[None, :, :],
+            mask=cm[:, None, None] & inside[None, :, :],
+            other=0.0).to(ACC)
         acc += tl.sum(cv * f[:, None, :], axis=0)
     if HAS_BIAS:
-        acc -= tl.load(bias_ptr + b * h * w + seed, mask=inside,
-                       other=0.0).to(ACC)
+        acc -= tl.load(bias_ptr + b * h * w + seed, mask=inside, other=0.0).to(ACC)
     out_ptrs = out_ptr + b * 9 * HW + j[:, None] * HW + p[None, :]
     out_mask = (j < 9)[:, None] & (p < HW)[None, :]
     if SOFTMAX:
@@ -255,9 +251,7 @@ def _grid(positions: int, batch: int, block: int) -> Tuple[int, int]:
     return triton.cdiv(positions, block), batch
 
 
-def upsample(coarse: Tensor,
-             assign: Tensor,
-             out: Optional[Tensor] = None) -> Tensor:
+def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
     """Eq. 2: (B, C, h, w), (B, 9, 2h, 2w) -> (B, C, 2h, 2w); ``out``
     (contiguous, accumulation dtype) receives the result if given."""
     B, C, h, w = coarse.shape
@@ -265,8 +259,15 @@ def upsample(coarse: Tensor,
     if out is None:
         out = coarse.new_empty(B, C, 2 * h, 2 * w, dtype=dtype)
     _jit(_upsample_kernel)[_grid(4 * h * w, B, BLOCK_PIXELS)](
-        coarse.contiguous(), assign.contiguous(), out, C, h, w, ACC=acc,
-        BLOCK_C=_block_c(C, BLOCK_CHANNELS), BLOCK_P=BLOCK_PIXELS,
+        coarse.contiguous(),
+        assign.contiguous(),
+        out,
+        C,
+        h,
+        w,
+        ACC=acc,
+        BLOCK_C=_block_c(C, BLOCK_CHANNELS),
+        BLOCK_P=BLOCK_PIXELS,
         num_warps=NUM_WARPS)
     return out
 
@@ -280,43 +281,56 @@ def _downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor],
         out = fine.new_empty(B, C, h, w, dtype=dtype)
     denom = None if eps is None else fine.new_empty(B, 1, h, w, dtype=dtype)
     _jit(_downsample_kernel)[_grid(h * w, B, BLOCK_SEEDS)](
-        fine.contiguous(), assign.contiguous(), out,
-        out if denom is None else denom, C, h, w,
-        0.0 if eps is None else float(eps), NORMALISE=eps is not None,
-        ACC=acc, BLOCK_C=_block_c(C, BLOCK_SEED_CHANNELS),
-        BLOCK_S=BLOCK_SEEDS, num_warps=NUM_WARPS)
+        fine.contiguous(),
+        assign.contiguous(),
+        out,
+        out if denom is None else denom,
+        C,
+        h,
+        w,
+        0.0 if eps is None else float(eps),
+        NORMALISE=eps is not None,
+        ACC=acc,
+        BLOCK_C=_block_c(C, BLOCK_SEED_CHANNELS),
+        BLOCK_S=BLOCK_SEEDS,
+        num_warps=NUM_WARPS)
     return out, denom
 
 
-def downsample(fine: Tensor,
-               assign: Tensor,
-               out: Optional[Tensor] = None) -> Tensor:
+def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
     """Adjoint of :func:`upsample` in its first argument (the weighted-mean
     numerator): (B, C, H, W), (B, 9, H, W) -> (B, C, H/2, W/2)."""
     return _downsample(fine, assign, out, None)[0]
 
 
-def weighted_mean(fine: Tensor, assign: Tensor,
-                  eps: float) -> Tuple[Tensor, Tensor]:
+def weighted_mean(fine: Tensor, assign: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     """``(mean (B, C, H/2, W/2), mass + eps (B, 1, H/2, W/2))`` in one
     launch."""
     return _downsample(fine, assign, None, eps)
 
 
-def _correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor],
-                 out: Optional[Tensor], softmax_scale: Optional[float]):
+def _correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor], out: Optional[Tensor],
+                 softmax_scale: Optional[float]):
     B, C, H, W = fine.shape
     dtype, acc = _acc_type(fine, coarse)
     accumulate = out is not None
     if out is None:
         out = fine.new_empty(B, 9, H, W, dtype=dtype)
     _jit(_correlation_kernel)[_grid(H * W, B, BLOCK_PIXELS)](
-        fine.contiguous(), coarse.contiguous(),
-        out if bias is None else bias.contiguous(), out, C, H // 2, W // 2,
+        fine.contiguous(),
+        coarse.contiguous(),
+        out if bias is None else bias.contiguous(),
+        out,
+        C,
+        H // 2,
+        W // 2,
         1.0 if softmax_scale is None else float(softmax_scale),
-        HAS_BIAS=bias is not None, ACCUMULATE=accumulate,
-        SOFTMAX=softmax_scale is not None, ACC=acc,
-        BLOCK_C=_block_c(C, BLOCK_CHANNELS), BLOCK_P=BLOCK_PIXELS,
+        HAS_BIAS=bias is not None,
+        ACCUMULATE=accumulate,
+        SOFTMAX=softmax_scale is not None,
+        ACC=acc,
+        BLOCK_C=_block_c(C, BLOCK_CHANNELS),
+        BLOCK_P=BLOCK_PIXELS,
         num_warps=NUM_WARPS)
     return out
 

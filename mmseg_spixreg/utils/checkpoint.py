@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Safe checkpoint loading (weights-only unpickling with an allow-list) and atomic writes.
 
 **Loading.** torch >= 2.6 loads with ``weights_only=True``: the unpickler only builds tensors,
@@ -10,10 +11,11 @@ turning safe loading off, :func:`register_safe_checkpoint_loaders` (called when
 ``torch.serialization.safe_globals(checkpoint_safe_globals())``: exactly the globals found in
 the checkpoints that ``tools/train.py`` writes (found with
 ``torch.serialization.get_unsafe_globals_in_checkpoint`` on real ones). A checkpoint that needs
-anything else is refused with :class:`UnsafeCheckpointError`, naming the file, the offending global(s) and the opt-in: setting
-the environment variable ``MMSEG_SPIXREG_TRUST_CHECKPOINTS=1`` loads *local* checkpoints with
-``weights_only=False`` (a full pickle: only for files you trust). ``torch.load`` itself keeps
-torch's default everywhere; the allow-list is in force only while a checkpoint loader runs.
+anything else is refused with :class:`UnsafeCheckpointError`, naming the file, the offending
+global(s) and the opt-in: setting the environment variable ``MMSEG_SPIXREG_TRUST_CHECKPOINTS=1``
+loads *local* checkpoints with ``weights_only=False`` (a full pickle: only for files you trust).
+``torch.load`` itself keeps torch's default everywhere; the allow-list is in force only while a
+checkpoint loader runs.
 
 **Writing.** :func:`atomic_write_bytes` writes to a temporary file in the target's directory,
 fsyncs it and renames it into place (``os.replace``), so a process killed at any moment leaves
@@ -65,6 +67,7 @@ def history_buffer_statistic(owner, name):
 def _numpy_globals():
     """numpy's array / scalar / dtype reconstructors, under numpy 1.x and 2.x module names."""
     import numpy as np
+
     # the dtype classes (numpy.dtypes.Float64DType, ...) of bool and numeric dtypes: the pickle
     # builds dtypes through numpy.dtype and then sets their state (object dtype is left out)
     codes = '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat']
@@ -108,8 +111,10 @@ def _offending_globals(source):
     """The globals in a local checkpoint file that the allow-list lacks ([] if unknown)."""
     if not isinstance(source, str) or not osp.isfile(source):
         return []
-    allowed = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
-               for g in checkpoint_safe_globals()}
+    allowed = {
+        g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+        for g in checkpoint_safe_globals()
+    }
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(source)
     except Exception:  # not a zip checkpoint (legacy format): torch's message must do
@@ -154,8 +159,10 @@ def load_from_local_safe(filename, map_location=None):
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     if checkpoints_trusted():
-        print_log(f'{TRUST_ENV_VAR} is set: loading {filename} with full unpickling '
-                  '(weights_only=False)', logger='current')
+        print_log(
+            f'{TRUST_ENV_VAR} is set: loading {filename} with full unpickling '
+            '(weights_only=False)',
+            logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
     with torch.serialization.safe_globals(checkpoint_safe_globals()):
         try:
@@ -226,7 +233,6 @@ def atomic_write_bytes(data, path):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
 
 
 @register_backend(ATOMIC_BACKEND)

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Distributed training on machines without CUDA, and a clean process-group teardown."""
 import logging
 import os

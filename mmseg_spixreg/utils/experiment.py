@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Aggregation of repeated runs into the paper's tables: mean ± std and Student t-tests.
 
 ``tools/run_experiment.py`` trains/tests every (config, seed) and hands the per-run metric dicts
@@ -144,8 +145,12 @@ def summarize_runs(runs, metrics=None, pairs=(), alpha=0.05):
             if not values:
                 continue
             mean, std = mean_std(values)
-            row[metric] = dict(mean=mean, std=std, n=len(values), values=values,
-                               seeds=sorted(s for s in seeds if metric in seeds[s]))
+            row[metric] = dict(
+                mean=mean,
+                std=std,
+                n=len(values),
+                values=values,
+                seeds=sorted(s for s in seeds if metric in seeds[s]))
         table['methods'][method] = row
     for a, b in pairs:
         for name in (a, b):
@@ -155,8 +160,8 @@ def summarize_runs(runs, metrics=None, pairs=(), alpha=0.05):
             va = table['methods'][a].get(metric, {}).get('values', [])
             vb = table['methods'][b].get(metric, {}).get('values', [])
             t, p = student_t_test(va, vb)
-            table['tests'].append(dict(a=a, b=b, metric=metric, t=t, p=p,
-                                       significant=bool(p == p and p < alpha)))
+            table['tests'].append(
+                dict(a=a, b=b, metric=metric, t=t, p=p, significant=bool(p == p and p < alpha)))
     return table
 
 
@@ -169,19 +174,20 @@ def _fmt(x, digits):
 def table_to_markdown(table, digits=2):
     """Render :func:`summarize_runs` output as markdown (mean ± std table + t-test table)."""
     metrics = table['metrics']
-    lines = ['| method | n | ' + ' | '.join(metrics) + ' |',
-             '|---|---|' + '---|' * len(metrics)]
+    lines = ['| method | n | ' + ' | '.join(metrics) + ' |', '|---|---|' + '---|' * len(metrics)]
     for method, row in table['methods'].items():
         n = max((c['n'] for c in row.values()), default=0)
         cells = []
         for metric in metrics:
             c = row.get(metric)
-            cells.append('n/a' if c is None else
-                         f"{_fmt(c['mean'], digits)} ± {_fmt(c['std'], digits)}")
+            cells.append('n/a' if c is
+                         None else f"{_fmt(c['mean'], digits)} ± {_fmt(c['std'], digits)}")
         lines.append(f'| {method} | {n} | ' + ' | '.join(cells) + ' |')
     if table['tests']:
-        lines += ['', f"Student t-test (two-sided, equal variances), alpha = {table['alpha']}:",
-                  '', '| A | B | metric | t | p | significant |', '|---|---|---|---|---|---|']
+        lines += [
+            '', f"Student t-test (two-sided, equal variances), alpha = {table['alpha']}:", '',
+            '| A | B | metric | t | p | significant |', '|---|---|---|---|---|---|'
+        ]
         for t in table['tests']:
             lines.append(f"| {t['a']} | {t['b']} | {t['metric']} | {_fmt(t['t'], 3)} | "
                          f"{_fmt(t['p'], 4)} | {'yes' if t['significant'] else 'no'} |")

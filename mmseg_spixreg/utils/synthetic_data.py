@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """A small, deterministic segmentation data set the project makes itself.
 
 Used by the tests and by ``make demo`` on a machine with no data: every image is a mosaic of
@@ -20,8 +21,7 @@ import numpy as np
 
 #: Class names and base RGB colours of the generated data set.
 SYNTHETIC_CLASSES = ('sky', 'grass', 'road', 'wall', 'water')
-SYNTHETIC_PALETTE = [[120, 170, 230], [60, 160, 60], [110, 110, 110], [190, 120, 80],
-                     [40, 70, 160]]
+SYNTHETIC_PALETTE = [[120, 170, 230], [60, 160, 60], [110, 110, 110], [190, 120, 80], [40, 70, 160]]
 _TEXTURES = ('flat', 'noise', 'stripes', 'checker', 'noise')
 
 
@@ -84,8 +84,7 @@ def generate_sample(size, num_classes, rng):
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-def make_synthetic_dataset(root, num_train=24, num_val=8, size=(128, 128), num_classes=5,
-                           seed=0):
+def make_synthetic_dataset(root, num_train=24, num_val=8, size=(128, 128), num_classes=5, seed=0):
     """Write the generated data set to ``root`` (deterministic for a given seed).
 
     Args:

@@ -1,10 +1,10 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Superpixel visualisation: drawing helpers, SpixSegLocalVisualizer and the hook."""
 from .drawing import colorize_labels, draw_superpixel_boundaries, superpixel_panel
 from .spix_seg_local_visualizer import SpixSegLocalVisualizer
 from .superpixel_visualization_hook import SuperpixelVisualizationHook
 
 __all__ = [
-    'colorize_labels', 'draw_superpixel_boundaries', 'superpixel_panel',
-    'SpixSegLocalVisualizer', 'SuperpixelVisualizationHook'
+    'colorize_labels', 'draw_superpixel_boundaries', 'superpixel_panel', 'SpixSegLocalVisualizer',
+    'SuperpixelVisualizationHook'
 ]

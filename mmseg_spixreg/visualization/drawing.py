@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Drawing hard superpixels: boundaries over the image, next to prediction and ground truth."""
 from typing import Optional, Sequence, Tuple
 
@@ -8,10 +8,11 @@ import numpy as np
 from ..evaluation.functional import boundary_map
 
 
+# aligned by hand (yapf: disable): yapf 0.43 indents these parameters like the body (E125)
 def colorize_labels(labels: np.ndarray,
                     palette: Sequence[Sequence[int]],
                     ignore_index: int = 255,
-                    ignore_color: Tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+                    ignore_color: Tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:  # yapf: disable
     """Colour a class-id map with a palette.
 
     Args:
@@ -31,13 +32,13 @@ def colorize_labels(labels: np.ndarray,
         lut[ignore_index] = ignore_color
     labels = np.asarray(labels)
     inside = (labels >= 0) & (labels < 256)
-    return lut[np.where(inside, labels, ignore_index if ignore_index is not None else 255)
-               .astype(np.int64)]
+    return lut[np.where(inside, labels,
+                        ignore_index if ignore_index is not None else 255).astype(np.int64)]
 
 
-def draw_superpixel_boundaries(image: np.ndarray,
-                               superpixels: np.ndarray,
-                               color: Tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
+def draw_superpixel_boundaries(
+    image: np.ndarray, superpixels: np.ndarray, color: Tuple[int, int,
+                                                             int] = (255, 255, 0)) -> np.ndarray:
     """Draw the boundaries of a hard-superpixel map over an image.
 
     Boundary pixels are those with a 4-neighbour in another superpixel (as in boundary recall).

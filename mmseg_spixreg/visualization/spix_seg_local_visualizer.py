@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """mmseg's SegLocalVisualizer plus the hard-superpixel boundaries of HCFCN models."""
 from typing import Dict, List, Optional, Sequence
 
@@ -6,10 +6,10 @@ import mmcv
 import numpy as np
 from mmengine.dist import master_only
 from mmengine.structures import PixelData
-
 from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
+
 from .drawing import draw_superpixel_boundaries
 
 
@@ -59,8 +59,8 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
                 isinstance(c, (int, np.integer)) and 0 <= c <= 255 for c in color):
             raise ValueError('SpixSegLocalVisualizer: superpixel_color must be three ints in '
                              f'0..255 (RGB), got {superpixel_color!r}')
-        super().__init__(name, image, vis_backends, save_dir, classes, palette, dataset_name,
-                         alpha, **kwargs)
+        super().__init__(name, image, vis_backends, save_dir, classes, palette, dataset_name, alpha,
+                         **kwargs)
         # mmseg 1.2.2's constructor passes (palette, classes) to set_dataset_meta(classes,
         # palette, ...), i.e. swapped: set them again in the right order.
         self.set_dataset_meta(classes, palette, dataset_name)
@@ -132,8 +132,8 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
                 if classes is None:
                     raise ValueError('SpixSegLocalVisualizer: class names are needed to draw '
                                      f'{key}; set dataset_meta (classes, palette)')
-                tiles.append(self._draw_sem_seg(image, data_sample.get(key), classes, palette,
-                                                with_labels))
+                tiles.append(
+                    self._draw_sem_seg(image, data_sample.get(key), classes, palette, with_labels))
         tiles.append(spix_tile)
         drawn_img = np.concatenate(tiles, axis=1)
         self.set_image(drawn_img)

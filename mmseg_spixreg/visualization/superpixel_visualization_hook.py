@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -8,9 +8,9 @@ from mmengine.fileio import get
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
-
 from mmseg.registry import HOOKS
 from mmseg.structures import SegDataSample
+
 from .drawing import superpixel_panel
 
 
@@ -64,8 +64,8 @@ class SuperpixelVisualizationHook(Hook):
         if self.max_per_split is not None and self._drawn >= self.max_per_split:
             return
         sample = outputs[0]
-        image = mmcv.imfrombytes(get(sample.img_path, backend_args=self.backend_args),
-                                 channel_order='rgb')
+        image = mmcv.imfrombytes(
+            get(sample.img_path, backend_args=self.backend_args), channel_order='rgb')
         # ValLoop / TestLoop give the visualizer the dataset's metainfo (classes, palette).
         meta = getattr(runner.visualizer, 'dataset_meta', None) or {}
         palette = meta.get('palette') or _default_palette()
@@ -86,11 +86,17 @@ class SuperpixelVisualizationHook(Hook):
             print_log(f'superpixel visualisation written to {path}', logger='current')
         self._drawn += 1
 
-    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict = None,
+    def after_val_iter(self,
+                       runner: Runner,
+                       batch_idx: int,
+                       data_batch: dict = None,
                        outputs: Optional[Sequence[SegDataSample]] = None) -> None:
         self._draw(runner, batch_idx, outputs, 'val')
 
-    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: dict = None,
+    def after_test_iter(self,
+                        runner: Runner,
+                        batch_idx: int,
+                        data_batch: dict = None,
                         outputs: Optional[Sequence[SegDataSample]] = None) -> None:
         self._draw(runner, batch_idx, outputs, 'test')
 

@@ -78,15 +78,15 @@ def curve_table(curves, metric):
     """
     configs = sorted(curves)
     steps = sorted({s for runs in curves.values() for run in runs.values() for s in run})
-    lines = [
-        f'| iteration | {" | ".join(configs)} |', '|---|' + '---|' * len(configs)
-    ]
+    lines = [f'| iteration | {" | ".join(configs)} |', '|---|' + '---|' * len(configs)]
     means = {c: [] for c in configs}
     for step in steps:
         cells = []
         for c in configs:
-            vals = [run[step][metric] for run in curves[c].values()
-                    if step in run and metric in run[step]]
+            vals = [
+                run[step][metric] for run in curves[c].values()
+                if step in run and metric in run[step]
+            ]
             if not vals:
                 cells.append('')
                 continue
@@ -118,8 +118,8 @@ def plot_curves(curves, metrics, path):
             keep = [i for i, r in enumerate(rows) if r]
             xs = [steps[i] for i in keep]
             ax.plot(xs, [np.mean(rows[i]) for i in keep], marker='o', label=c)
-            ax.fill_between(xs, [min(rows[i]) for i in keep], [max(rows[i]) for i in keep],
-                            alpha=0.15)
+            ax.fill_between(
+                xs, [min(rows[i]) for i in keep], [max(rows[i]) for i in keep], alpha=0.15)
         ax.set_xlabel('iteration')
         ax.set_ylabel(f'val {metric}')
         ax.grid(alpha=0.3)
@@ -132,8 +132,11 @@ def plot_curves(curves, metrics, path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('work_dir', help='a tools/run_experiment.py --work-dir')
-    p.add_argument('--metrics', nargs='+', default=['PixAcc', 'BR_paper'],
-                   help='validation metrics to tabulate (default: PixAcc BR_paper)')
+    p.add_argument(
+        '--metrics',
+        nargs='+',
+        default=['PixAcc', 'BR_paper'],
+        help='validation metrics to tabulate (default: PixAcc BR_paper)')
     p.add_argument('--out', help='also write the tables to this markdown file')
     p.add_argument('--plot', help='also draw the curves into this image file')
     args = p.parse_args(argv)

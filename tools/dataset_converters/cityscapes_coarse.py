@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Prepare Cityscapes for the paper's fine / coarse experiments (no cityscapesscripts needed).
 
 Input (the official release, ``leftImg8bit_trainvaltest``, ``gtFine_trainvaltest``,
@@ -42,20 +42,22 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from converter_utils import map_with_progress, read_image, read_label, write_image_atomic, write_text_atomic
+from converter_utils import (map_with_progress, read_image, read_label, write_image_atomic,
+                             write_text_atomic)
 
 # (name, id, trainId) from cityscapesscripts/helpers/labels.py.
-CITYSCAPES_LABELS = (
-    ('unlabeled', 0, 255), ('ego vehicle', 1, 255), ('rectification border', 2, 255),
-    ('out of roi', 3, 255), ('static', 4, 255), ('dynamic', 5, 255), ('ground', 6, 255),
-    ('road', 7, 0), ('sidewalk', 8, 1), ('parking', 9, 255), ('rail track', 10, 255),
-    ('building', 11, 2), ('wall', 12, 3), ('fence', 13, 4), ('guard rail', 14, 255),
-    ('bridge', 15, 255), ('tunnel', 16, 255), ('pole', 17, 5), ('polegroup', 18, 255),
-    ('traffic light', 19, 6), ('traffic sign', 20, 7), ('vegetation', 21, 8),
-    ('terrain', 22, 9), ('sky', 23, 10), ('person', 24, 11), ('rider', 25, 12),
-    ('car', 26, 13), ('truck', 27, 14), ('bus', 28, 15), ('caravan', 29, 255),
-    ('trailer', 30, 255), ('train', 31, 16), ('motorcycle', 32, 17), ('bicycle', 33, 18),
-    ('license plate', -1, 255))
+CITYSCAPES_LABELS = (('unlabeled', 0, 255), ('ego vehicle', 1, 255), ('rectification border', 2,
+                                                                      255), ('out of roi', 3, 255),
+                     ('static', 4, 255), ('dynamic', 5, 255), ('ground', 6, 255), ('road', 7, 0),
+                     ('sidewalk', 8, 1), ('parking', 9, 255), ('rail track', 10, 255),
+                     ('building', 11, 2), ('wall', 12, 3), ('fence', 13, 4),
+                     ('guard rail', 14, 255), ('bridge', 15, 255), ('tunnel', 16, 255),
+                     ('pole', 17, 5), ('polegroup', 18, 255), ('traffic light', 19, 6),
+                     ('traffic sign', 20, 7), ('vegetation', 21, 8), ('terrain', 22, 9),
+                     ('sky', 23, 10), ('person', 24, 11), ('rider', 25, 12), ('car', 26, 13),
+                     ('truck', 27, 14), ('bus', 28, 15), ('caravan', 29, 255), ('trailer', 30, 255),
+                     ('train', 31, 16), ('motorcycle', 32, 17), ('bicycle', 33,
+                                                                 18), ('license plate', -1, 255))
 NAME_TO_ID = {name: label_id for name, label_id, _ in CITYSCAPES_LABELS}
 # Lookup table label id -> train id for uint8 label maps (unknown ids -> 255).
 ID_TO_TRAINID = np.full(256, 255, dtype=np.uint8)
@@ -124,8 +126,7 @@ def _job(item: Tuple[str, str, str], src: str, out_dir: str, size: Tuple[int, in
     jobs = [(osp.join(src, 'leftImg8bit', split, city, f'{stem}_leftImg8bit.png'),
              osp.join(out_dir, 'leftImg8bit', split, city, f'{stem}_leftImg8bit.png'), 'image'),
             (osp.join(src, 'gtFine', split, city, f'{stem}_gtFine_labelIds.png'),
-             osp.join(out_dir, 'gtFine', split, city, f'{stem}_gtFine_labelTrainIds.png'),
-             'label')]
+             osp.join(out_dir, 'gtFine', split, city, f'{stem}_gtFine_labelTrainIds.png'), 'label')]
     if split == 'train':
         jobs.append((osp.join(src, 'gtCoarse', split, city, f'{stem}_gtCoarse_labelIds.png'),
                      osp.join(out_dir, 'gtCoarse', split, city,
@@ -135,8 +136,8 @@ def _job(item: Tuple[str, str, str], src: str, out_dir: str, size: Tuple[int, in
         if osp.exists(dst_path) and not overwrite:
             continue
         if kind == 'image':
-            out = cv2.resize(read_image(src_path, what='Cityscapes image'), size,
-                             interpolation=cv2.INTER_AREA)
+            out = cv2.resize(
+                read_image(src_path, what='Cityscapes image'), size, interpolation=cv2.INTER_AREA)
         else:
             out = cv2.resize(load_train_ids(src_path), size, interpolation=cv2.INTER_NEAREST)
         write_image_atomic(dst_path, out)
@@ -169,8 +170,14 @@ def list_images(src: str, split: str) -> List[Tuple[str, str, str]]:
     return items
 
 
-def convert(src: str, out_dir: str, width: int = 1024, height: int = 512, nproc: int = 1,
-            overwrite: bool = False, val_cities=VAL_CITIES, progress: bool = True,
+def convert(src: str,
+            out_dir: str,
+            width: int = 1024,
+            height: int = 512,
+            nproc: int = 1,
+            overwrite: bool = False,
+            val_cities=VAL_CITIES,
+            progress: bool = True,
             limit: Optional[int] = None) -> Dict:
     """Convert Cityscapes train + val (images, fine and coarse train ids) and write splits.
 
@@ -200,11 +207,17 @@ def convert(src: str, out_dir: str, width: int = 1024, height: int = 512, nproc:
         val=[f'{c}/{s}' for _, c, s in train_items if c in val_cities],
         test=[f'{c}/{s}' for _, c, s in test_items])
     for name, lines in splits.items():
-        write_text_atomic(osp.join(out_dir, 'splits', f'{name}.txt'),
-                          ''.join(line + '\n' for line in lines), overwrite=overwrite)
-    return dict(files_written=sum(r['written'] for r in rows),
-                files_total=sum(r['total'] for r in rows),
-                **{k: len(v) for k, v in splits.items()})
+        write_text_atomic(
+            osp.join(out_dir, 'splits', f'{name}.txt'),
+            ''.join(line + '\n' for line in lines),
+            overwrite=overwrite)
+    return dict(
+        files_written=sum(r['written'] for r in rows),
+        files_total=sum(r['total'] for r in rows),
+        **{
+            k: len(v)
+            for k, v in splits.items()
+        })
 
 
 def parse_args(argv=None):
@@ -215,21 +228,20 @@ def parse_args(argv=None):
     parser.add_argument('--width', type=int, default=1024)
     parser.add_argument('--height', type=int, default=512)
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='regenerate outputs that already exist')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='regenerate outputs that already exist')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        stats = convert(args.src, args.out_dir, args.width, args.height, args.nproc,
-                        args.overwrite)
+        stats = convert(args.src, args.out_dir, args.width, args.height, args.nproc, args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(f"Cityscapes -> {args.out_dir}: {stats['files_written']} of {stats['files_total']} "
-          f"files written (others existed; --overwrite regenerates); split train "
+          f'files written (others existed; --overwrite regenerates); split train '
           f"{stats['train']} / val {stats['val']} / test {stats['test']}")
     return 0
 

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Helpers shared by the dataset converters: checked reads and atomic writes."""
 import os
 import os.path as osp
@@ -49,7 +49,8 @@ def read_label(path: str) -> np.ndarray:
     return label
 
 
-def write_image_atomic(path: str, array: np.ndarray,
+def write_image_atomic(path: str,
+                       array: np.ndarray,
                        params: Optional[Sequence[int]] = None) -> None:
     """Write an image atomically: temporary file in the same directory, then ``os.replace``.
 
@@ -105,7 +106,10 @@ def write_text_atomic(path: str, text: str, overwrite: bool = False) -> bool:
     return True
 
 
-def map_with_progress(worker: Callable, items: Sequence, nproc: int, desc: str,
+def map_with_progress(worker: Callable,
+                      items: Sequence,
+                      nproc: int,
+                      desc: str,
                       progress: bool = True) -> List:
     """Apply ``worker`` to every item (``nproc`` > 1: a process pool) with a tqdm progress bar.
 

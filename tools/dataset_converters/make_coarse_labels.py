@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Simulate coarse annotations from fine label maps (the paper's protocol).
 
 For every class region of a fine label map:
@@ -73,8 +73,9 @@ def make_coarse(fine: np.ndarray,
         if not core.any():
             continue
         contours, _ = cv2.findContours(core, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-        polygons = [cv2.approxPolyDP(cnt, epsilon, True) if epsilon > 0 else cnt
-                    for cnt in contours]
+        polygons = [
+            cv2.approxPolyDP(cnt, epsilon, True) if epsilon > 0 else cnt for cnt in contours
+        ]
         polygons = [p for p in polygons if len(p) >= 3]
         if not polygons:
             continue
@@ -173,9 +174,15 @@ def convert(in_dir: str,
     if not files:
         raise FileNotFoundError(f'no label files ending with {suffix!r} under {in_dir}')
     worker = partial(
-        _process_one, in_dir=in_dir, out_dir=out_dir, in_suffix=suffix,
-        out_suffix=out_suffix, erode=erode, epsilon=epsilon,
-        ignore_values=tuple(int(v) for v in ignore_values), out_ignore=out_ignore,
+        _process_one,
+        in_dir=in_dir,
+        out_dir=out_dir,
+        in_suffix=suffix,
+        out_suffix=out_suffix,
+        erode=erode,
+        epsilon=epsilon,
+        ignore_values=tuple(int(v) for v in ignore_values),
+        out_ignore=out_ignore,
         overwrite=overwrite)
     rows = map_with_progress(worker, files, nproc, f'coarse labels N={erode}', progress)
     pixels = sum(r['pixels'] for r in rows)
@@ -187,8 +194,8 @@ def convert(in_dir: str,
         pixels=pixels,
         fine_fraction=sum(r['fine_labelled'] for r in rows) / pixels,
         coarse_fraction=coarse_labelled / pixels,
-        coarse_error=(sum(r['coarse_wrong'] for r in rows) / coarse_labelled
-                      if coarse_labelled else 0.0))
+        coarse_error=(sum(r['coarse_wrong']
+                          for r in rows) / coarse_labelled if coarse_labelled else 0.0))
 
 
 def parse_args(argv=None):
@@ -197,36 +204,50 @@ def parse_args(argv=None):
         'Douglas-Peucker polygons, the rest ignore.')
     parser.add_argument('in_dir', help='directory of fine label PNGs (searched recursively)')
     parser.add_argument('out_dir', help='output directory (same relative layout)')
-    parser.add_argument('--erode', '-n', type=int, default=12,
-                        help='erosion N in pixels (default: 12)')
-    parser.add_argument('--epsilon', type=float, default=None,
-                        help='Douglas-Peucker tolerance in pixels (default: N / 4)')
-    parser.add_argument('--ignore-index', type=int, nargs='+', default=[255],
-                        help='void label value(s) of the input (default: 255; CamVid: 11 255)')
-    parser.add_argument('--out-ignore', type=int, default=255,
-                        help='ignore label written to the output (default: 255)')
+    parser.add_argument(
+        '--erode', '-n', type=int, default=12, help='erosion N in pixels (default: 12)')
+    parser.add_argument(
+        '--epsilon',
+        type=float,
+        default=None,
+        help='Douglas-Peucker tolerance in pixels (default: N / 4)')
+    parser.add_argument(
+        '--ignore-index',
+        type=int,
+        nargs='+',
+        default=[255],
+        help='void label value(s) of the input (default: 255; CamVid: 11 255)')
+    parser.add_argument(
+        '--out-ignore',
+        type=int,
+        default=255,
+        help='ignore label written to the output (default: 255)')
     parser.add_argument('--suffix', default='.png', help='input file ending (default: .png)')
-    parser.add_argument('--out-suffix', default=None,
-                        help='replace --suffix by this in output names (default: keep names)')
-    parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1,
-                        help='worker processes (default: all cores)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='regenerate outputs that already exist')
+    parser.add_argument(
+        '--out-suffix',
+        default=None,
+        help='replace --suffix by this in output names (default: keep names)')
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        default=os.cpu_count() or 1,
+        help='worker processes (default: all cores)')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='regenerate outputs that already exist')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        stats = convert(args.in_dir, args.out_dir, args.erode, args.epsilon,
-                        args.ignore_index, args.out_ignore, args.suffix, args.out_suffix,
-                        args.nproc, args.overwrite)
+        stats = convert(args.in_dir, args.out_dir, args.erode, args.epsilon, args.ignore_index,
+                        args.out_ignore, args.suffix, args.out_suffix, args.nproc, args.overwrite)
     except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(f"{stats['files']} label maps: {stats['written']} written, {stats['skipped']} "
-          'existing kept (use --overwrite to regenerate)' if stats['skipped'] else
-          f"{stats['files']} label maps written to {args.out_dir}")
+          'existing kept (use --overwrite to regenerate)'
+          if stats['skipped'] else f"{stats['files']} label maps written to {args.out_dir}")
     print(f"labelled pixels: fine {100 * stats['fine_fraction']:.2f}% -> coarse (N={args.erode}) "
           f"{100 * stats['coarse_fraction']:.2f}%; coarse labels disagreeing with fine: "
           f"{100 * stats['coarse_error']:.3f}%")

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Pack CamVid into a small folder that travels with the repository to a GPU machine.
 
 Images become JPEG (quality ``--quality``, default 95), fine labels stay lossless PNG, and the
@@ -55,8 +55,7 @@ def _pack_one(name: str, src: str, dst: str, quality: int, overwrite: bool) -> N
 
 def folder_size(path: str) -> int:
     """Total size in bytes of the files under ``path``."""
-    return sum(
-        osp.getsize(osp.join(root, f)) for root, _, files in os.walk(path) for f in files)
+    return sum(osp.getsize(osp.join(root, f)) for root, _, files in os.walk(path) for f in files)
 
 
 def pack_camvid(src: str,
@@ -111,13 +110,22 @@ def pack_camvid(src: str,
     coarse = {}
     for _, ann_dir in SPLITS:
         stats = make_coarse_labels(
-            osp.join(dst, ann_dir), osp.join(dst, f'coarse_n{erode}', ann_dir), erode=erode,
-            ignore_values=(CAMVID_VOID, 255), nproc=nproc, overwrite=overwrite,
+            osp.join(dst, ann_dir),
+            osp.join(dst, f'coarse_n{erode}', ann_dir),
+            erode=erode,
+            ignore_values=(CAMVID_VOID, 255),
+            nproc=nproc,
+            overwrite=overwrite,
             progress=progress)
-        coarse[ann_dir] = dict(labelled_fraction=round(stats['coarse_fraction'], 4),
-                               disagreeing_with_fine=round(stats['coarse_error'], 5))
-    manifest = dict(source=osp.abspath(src), images=counts, jpeg_quality=quality,
-                    coarse_erode=erode, coarse=coarse)
+        coarse[ann_dir] = dict(
+            labelled_fraction=round(stats['coarse_fraction'], 4),
+            disagreeing_with_fine=round(stats['coarse_error'], 5))
+    manifest = dict(
+        source=osp.abspath(src),
+        images=counts,
+        jpeg_quality=quality,
+        coarse_erode=erode,
+        coarse=coarse)
     manifest_path = osp.join(dst, 'pack.json')
     write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + '\n', overwrite=True)
     size = folder_size(dst)
@@ -134,10 +142,10 @@ def parse_args(argv=None):
     p.add_argument('dst', help='output folder, e.g. data/camvid_pack')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality (default: 95)')
     p.add_argument('--erode', type=int, default=12, help='coarse-label erosion N (default: 12)')
-    p.add_argument('--limit', type=int, default=None,
-                   help='only the first N images of each split (tests)')
-    p.add_argument('--max-mb', type=float, default=40.0,
-                   help='fail if the folder is larger (default: 40)')
+    p.add_argument(
+        '--limit', type=int, default=None, help='only the first N images of each split (tests)')
+    p.add_argument(
+        '--max-mb', type=float, default=40.0, help='fail if the folder is larger (default: 40)')
     p.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
     p.add_argument('--overwrite', action='store_true', help='rewrite existing files')
     return p.parse_args(argv)
@@ -152,7 +160,7 @@ def main(argv=None):
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(f"packed {manifest['images']} into {args.dst}: {manifest['bytes'] / 1e6:.1f} MB "
-          f"(JPEG q{args.quality}, coarse labels N={args.erode})")
+          f'(JPEG q{args.quality}, coarse labels N={args.erode})')
     return 0
 
 

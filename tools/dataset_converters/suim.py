@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Convert SUIM (Islam et al., IROS 2020) to mmseg's img_dir / ann_dir layout.
 
 Input (the official release)::
@@ -78,9 +78,8 @@ def rgb_mask_to_ids(mask_rgb: np.ndarray,
         ys, xs = np.nonzero(unknown)
         examples = ', '.join(f'{tuple(int(v) for v in mask_rgb[y, x])} at (x={x}, y={y})'
                              for y, x in list(zip(ys, xs))[:3])
-        raise ValueError(
-            f'{int(unknown.sum())} pixels with unknown colours (a channel more than '
-            f'{max_deviation} from 0/255) in SUIM mask {path}, e.g. {examples}')
+        raise ValueError(f'{int(unknown.sum())} pixels with unknown colours (a channel more than '
+                         f'{max_deviation} from 0/255) in SUIM mask {path}, e.g. {examples}')
     ids = (bits[..., 0].astype(np.uint8) * 4 + bits[..., 1] * 2 + bits[..., 2]).astype(np.uint8)
     return ids, int(np.count_nonzero(deviation))
 
@@ -117,15 +116,15 @@ def list_pairs(src_split_dir: str) -> List[Tuple[str, str, str]]:
         stem, ext = osp.splitext(fname)
         if ext.lower() not in IMAGE_EXTENSIONS or fname.startswith('.'):
             continue
-        pairs.append((stem, osp.join(img_dir, fname),
-                      _find_with_ext(mask_dir, stem, MASK_EXTENSIONS)))
+        pairs.append((stem, osp.join(img_dir, fname), _find_with_ext(mask_dir, stem,
+                                                                     MASK_EXTENSIONS)))
     if not pairs:
         raise FileNotFoundError(f'no images in {img_dir}')
     return pairs
 
 
-def _convert_one(item: Tuple[str, str, str, str], out_dir: str, scale: float,
-                 max_deviation: int, overwrite: bool, jpeg_quality: int) -> Dict:
+def _convert_one(item: Tuple[str, str, str, str], out_dir: str, scale: float, max_deviation: int,
+                 overwrite: bool, jpeg_quality: int) -> Dict:
     name, img_path, mask_path, split = item
     out_img = osp.join(out_dir, 'img_dir', split, name + '.jpg')
     out_ann = osp.join(out_dir, 'ann_dir', split, name + '.png')
@@ -147,8 +146,9 @@ def _convert_one(item: Tuple[str, str, str, str], out_dir: str, scale: float,
     return dict(status='written', fixed=fixed, resized_mask=resized_mask, name=name)
 
 
-def split_train_val(names: Sequence[str], num_val: int = 150, seed: int = 0
-                    ) -> Tuple[List[str], List[str]]:
+def split_train_val(names: Sequence[str],
+                    num_val: int = 150,
+                    seed: int = 0) -> Tuple[List[str], List[str]]:
     """The paper's split of SUIM train_val: ``num_val`` random images for validation.
 
     Args:
@@ -168,9 +168,16 @@ def split_train_val(names: Sequence[str], num_val: int = 150, seed: int = 0
     return train, val
 
 
-def convert(src: str, out_dir: str, scale: float = 0.5, num_val: int = 150, seed: int = 0,
-            max_deviation: int = 100, nproc: int = 1, overwrite: bool = False,
-            jpeg_quality: int = 95, progress: bool = True) -> Dict:
+def convert(src: str,
+            out_dir: str,
+            scale: float = 0.5,
+            num_val: int = 150,
+            seed: int = 0,
+            max_deviation: int = 100,
+            nproc: int = 1,
+            overwrite: bool = False,
+            jpeg_quality: int = 95,
+            progress: bool = True) -> Dict:
     """Convert a SUIM release directory.
 
     Args:
@@ -197,36 +204,54 @@ def convert(src: str, out_dir: str, scale: float = 0.5, num_val: int = 150, seed
         names[split] = [p[0] for p in pairs]
         items += [(name, img, mask, split) for name, img, mask in pairs]
     train, val = split_train_val(names['train_val'], num_val, seed)
-    worker = partial(_convert_one, out_dir=out_dir, scale=scale, max_deviation=max_deviation,
-                     overwrite=overwrite, jpeg_quality=jpeg_quality)
+    worker = partial(
+        _convert_one,
+        out_dir=out_dir,
+        scale=scale,
+        max_deviation=max_deviation,
+        overwrite=overwrite,
+        jpeg_quality=jpeg_quality)
     rows = map_with_progress(worker, items, nproc, 'SUIM', progress)
     for split, split_names in (('train', train), ('val', val), ('test', names['test'])):
-        write_text_atomic(osp.join(out_dir, 'splits', f'{split}.txt'),
-                          ''.join(n + '\n' for n in split_names), overwrite=overwrite)
+        write_text_atomic(
+            osp.join(out_dir, 'splits', f'{split}.txt'),
+            ''.join(n + '\n' for n in split_names),
+            overwrite=overwrite)
     return dict(
         written=sum(r['status'] == 'written' for r in rows),
         skipped=sum(r['status'] == 'skipped' for r in rows),
         fixed_pixels=sum(r['fixed'] for r in rows),
         fixed_files=sum(r['fixed'] > 0 for r in rows),
         resized_masks=sorted(r['name'] for r in rows if r['resized_mask']),
-        train=len(train), val=len(val), test=len(names['test']))
+        train=len(train),
+        val=len(val),
+        test=len(names['test']))
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Convert SUIM to mmseg format')
     parser.add_argument('src', help='SUIM root with train_val/ and TEST/')
     parser.add_argument('out_dir', help='output root (e.g. data/suim)')
-    parser.add_argument('--scale', type=float, default=0.5,
-                        help='resize factor (default 0.5: halve, as in the paper)')
-    parser.add_argument('--num-val', type=int, default=150,
-                        help='validation images taken from train_val (default 150)')
+    parser.add_argument(
+        '--scale',
+        type=float,
+        default=0.5,
+        help='resize factor (default 0.5: halve, as in the paper)')
+    parser.add_argument(
+        '--num-val',
+        type=int,
+        default=150,
+        help='validation images taken from train_val (default 150)')
     parser.add_argument('--seed', type=int, default=0, help='split seed (default 0)')
-    parser.add_argument('--max-deviation', type=int, default=100,
-                        help='off-colour tolerance per channel (default 100)')
+    parser.add_argument(
+        '--max-deviation',
+        type=int,
+        default=100,
+        help='off-colour tolerance per channel (default 100)')
     parser.add_argument('--jpeg-quality', type=int, default=95)
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='regenerate outputs that already exist')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='regenerate outputs that already exist')
     return parser.parse_args(argv)
 
 

@@ -14,8 +14,7 @@ coarse_root = 'data/camvid_coarse/n12'
 train_dataloader = dict(
     dataset=dict(
         data_root='.',
-        data_prefix=dict(img_path=camvid_root + '/train',
-                         seg_map_path=coarse_root + '/trainannot'),
+        data_prefix=dict(img_path=camvid_root + '/train', seg_map_path=coarse_root + '/trainannot'),
         # named in the error when the coarse labels are missing (CamVidDataset)
         prepare_hint='python tools/dataset_converters/make_coarse_labels.py '
         '../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot '

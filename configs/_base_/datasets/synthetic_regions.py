@@ -1,6 +1,7 @@
 # The generated data set of mmseg_spixreg.utils.synthetic_data (what `make demo` trains on).
 # data_root is filled in by tools/demo.py (or --cfg-options data_root=...); coarse labels live
-# beside the fine ones in ann_dir_coarse/ (written by tools/dataset_converters/make_coarse_labels.py).
+# beside the fine ones in ann_dir_coarse/ (written by
+# tools/dataset_converters/make_coarse_labels.py).
 dataset_type = 'BaseSegDataset'
 data_root = 'work_dirs/demo/data'
 metainfo = dict(

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from .check_seg_labels import CheckSegLabels
 from .load_seg_annotations import LoadSegAnnotations
 

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """A pipeline step that rejects label maps with ids the model cannot learn, naming the file."""
 from typing import Optional
 
@@ -15,9 +15,9 @@ class CheckSegLabels(BaseTransform):
     or raw Cityscapes ``labelIds`` instead of ``labelTrainIds``) reaches the cross-entropy, which
     fails with an index error that names neither the file nor the id (``IndexError: Target 17 is
     out of bounds``; on GPU a device-side assert), and the IoU metric silently drops such pixels.
-    Put this step right after ``LoadAnnotations`` or ``LoadSegAnnotations`` (it sees the ids after the data set's
-    ``label_map`` / ``reduce_zero_label``, i.e. what the loss will see): a bad label map raises a
-    ``ValueError`` naming the file, the offending ids and their pixel count.
+    Put this step right after ``LoadAnnotations`` or ``LoadSegAnnotations`` (it sees the ids after
+    the data set's ``label_map`` / ``reduce_zero_label``, i.e. what the loss will see): a bad label
+    map raises a ``ValueError`` naming the file, the offending ids and their pixel count.
 
     With ``check_size=True`` it also requires the label map to have the size of the loaded image
     (use it where ``LoadAnnotations`` follows ``LoadImageFromFile`` directly; not in test
@@ -39,8 +39,7 @@ class CheckSegLabels(BaseTransform):
             and width. Default: False.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255,
-                 check_size: bool = False) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, check_size: bool = False) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
             raise ValueError(f'CheckSegLabels: num_classes must be a positive int, got '
                              f'{num_classes!r}')

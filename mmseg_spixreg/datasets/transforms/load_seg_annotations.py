@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """mmseg's ``LoadAnnotations`` with errors that name the label file."""
 import numpy as np
 from mmseg.datasets.transforms import LoadAnnotations

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .loss_target_stop_hook import LossTargetStopHook
 from .main_process_logger_hook import MainProcessLoggerHook

@@ -1,9 +1,10 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 import os.path as osp
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
-
 from mmseg.registry import HOOKS
+
 from mmseg_spixreg.utils.checkpoint import ATOMIC_BACKEND, atomic_write_bytes
 
 
@@ -30,20 +31,22 @@ class AtomicCheckpointHook(CheckpointHook):
     ``RNGStateHook``, add their state through ``before_save_checkpoint`` as before).
     """
 
-    def __init__(self, *args, backend_args=None, file_client_args=None, out_dir=None,
-                 **kwargs):
-        if backend_args is None and file_client_args is None and (
-                out_dir is None or '://' not in str(out_dir)):
+    def __init__(self, *args, backend_args=None, file_client_args=None, out_dir=None, **kwargs):
+        if backend_args is None and file_client_args is None and (out_dir is None
+                                                                  or '://' not in str(out_dir)):
             backend_args = dict(backend=ATOMIC_BACKEND)
-        super().__init__(*args, backend_args=backend_args, file_client_args=file_client_args,
-                         out_dir=out_dir, **kwargs)
+        super().__init__(
+            *args,
+            backend_args=backend_args,
+            file_client_args=file_client_args,
+            out_dir=out_dir,
+            **kwargs)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         # CheckpointHook._save_checkpoint_with_step with the file operations reordered:
         # save (atomic) -> last_checkpoint (atomic) -> delete outdated checkpoints
         outdated = []
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                            self.keep_ckpt_ids[-1] == step):
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                 outdated.append(self.keep_ckpt_ids.popleft())
             self.keep_ckpt_ids.append(step)

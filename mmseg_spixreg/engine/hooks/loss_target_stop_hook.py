@@ -1,8 +1,8 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-
 from mmseg.registry import HOOKS
 
 
@@ -102,8 +102,7 @@ class LossTargetStopHook(Hook):
 
     def before_train(self, runner):
         if self.dataloader_cfg is not None:
-            self._dataloader = runner.build_dataloader(dict(self.dataloader_cfg),
-                                                       seed=runner.seed)
+            self._dataloader = runner.build_dataloader(dict(self.dataloader_cfg), seed=runner.seed)
         if self.target_loss is None:
             loader = runner.build_dataloader(dict(self.target_dataloader_cfg), seed=runner.seed)
             target = self.mean_loss(runner, loader, what='training (target)')
@@ -112,8 +111,10 @@ class LossTargetStopHook(Hook):
                                  f'{target}; a stop target must be > 0')
             self.target_loss = target
         runner.message_hub.update_scalar('finetune/target_loss', self.target_loss)
-        print_log(f'fine-tuning: target loss {self.target_loss:.4f} (training loss before '
-                  'fine-tuning)', logger='current')
+        print_log(
+            f'fine-tuning: target loss {self.target_loss:.4f} (training loss before '
+            'fine-tuning)',
+            logger='current')
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if not self.every_n_train_iters(runner, self.interval):
@@ -122,12 +123,14 @@ class LossTargetStopHook(Hook):
             raise RuntimeError('LossTargetStopHook: no target loss (before_train did not run)')
         val_loss = self.validation_loss(runner)
         runner.message_hub.update_scalar('finetune/val_loss', val_loss)
-        print_log(f'fine-tuning: validation loss {val_loss:.4f} (target {self.target_loss:.4f})',
-                  logger='current')
+        print_log(
+            f'fine-tuning: validation loss {val_loss:.4f} (target {self.target_loss:.4f})',
+            logger='current')
         if val_loss <= self.target_loss:
             self.reached = True
             print_log('fine-tuning: target reached, stopping; saving '
-                      f'{self.FINAL_CKPT}', logger='current')
-            runner.save_checkpoint(runner.work_dir, self.FINAL_CKPT, save_optimizer=False,
-                                   save_param_scheduler=False)
+                      f'{self.FINAL_CKPT}',
+                      logger='current')
+            runner.save_checkpoint(
+                runner.work_dir, self.FINAL_CKPT, save_optimizer=False, save_param_scheduler=False)
             runner.train_loop.stop_training = True

@@ -1,6 +1,6 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from mmengine.dist import is_main_process
 from mmengine.hooks import LoggerHook
-
 from mmseg.registry import HOOKS
 
 

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Mixed precision training on CPU (``--amp`` without a GPU): bfloat16 autocast."""
 from contextlib import contextmanager
 from typing import Union
@@ -44,6 +45,5 @@ class CPUAmpOptimWrapper(OptimWrapper):
         Args:
             model (nn.Module): the training model.
         """
-        with super().optim_context(model), torch.autocast(device_type='cpu',
-                                                          dtype=self.cast_dtype):
+        with super().optim_context(model), torch.autocast(device_type='cpu', dtype=self.cast_dtype):
             yield

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Achievable segmentation accuracy (ASA): of a hard superpixel map, and eq. 8 of soft ones.
 
 Hard superpixels (:func:`achievable_segmentation_accuracy`, reported as ``SpixASA``):
@@ -35,8 +35,7 @@ def _flatten_pair(superpixels: np.ndarray, gt: np.ndarray) -> Tuple[np.ndarray, 
                          f'{superpixels.shape} and {gt.shape}')
     if superpixels.shape != gt.shape:
         raise ValueError(f'superpixels and gt shapes differ: {superpixels.shape} vs {gt.shape}')
-    if not (np.issubdtype(superpixels.dtype, np.integer)
-            and np.issubdtype(gt.dtype, np.integer)):
+    if not (np.issubdtype(superpixels.dtype, np.integer) and np.issubdtype(gt.dtype, np.integer)):
         raise TypeError('superpixels and gt must be integer arrays, got '
                         f'{superpixels.dtype} and {gt.dtype}')
     return superpixels.reshape(-1), gt.reshape(-1)
@@ -60,8 +59,7 @@ def contingency_table(superpixels: np.ndarray, gt: np.ndarray, num_superpixels: 
     return table.reshape(num_superpixels, num_classes)
 
 
-def asa_counts(superpixels: np.ndarray, gt: np.ndarray,
-               ignore_index: int = 255) -> Tuple[int, int]:
+def asa_counts(superpixels: np.ndarray, gt: np.ndarray, ignore_index: int = 255) -> Tuple[int, int]:
     """Numerator and denominator of ASA.
 
     Args:
@@ -98,10 +96,11 @@ def asa_counts(superpixels: np.ndarray, gt: np.ndarray,
     return best, int(n)
 
 
+# aligned by hand (yapf: disable): yapf 0.43 indents these parameters like the body (E125)
 def achievable_segmentation_accuracy(superpixels: np.ndarray,
                                      gt: np.ndarray,
                                      ignore_index: int = 255,
-                                     empty_value: float = float('nan')) -> float:
+                                     empty_value: float = float('nan')) -> float:  # yapf: disable
     """Achievable segmentation accuracy of a superpixel map w.r.t. ground truth.
 
     Args:
@@ -137,7 +136,9 @@ def _as_long_tensor(gt) -> torch.Tensor:
     return gt.long()
 
 
-def asa_from_assignments_counts(gt, assignments: Sequence[torch.Tensor], num_classes: int,
+def asa_from_assignments_counts(gt,
+                                assignments: Sequence[torch.Tensor],
+                                num_classes: int,
                                 ignore_index: int = 255) -> Tuple[int, int]:
     """Eq. 8, ``ASA(A, y) = ACC(q(y, A), y)``, as ``(correct, labelled)`` pixel counts.
 
@@ -210,7 +211,9 @@ def asa_from_assignments_counts(gt, assignments: Sequence[torch.Tensor], num_cla
     return correct, n
 
 
-def asa_from_assignments(gt, assignments: Sequence[torch.Tensor], num_classes: int,
+def asa_from_assignments(gt,
+                         assignments: Sequence[torch.Tensor],
+                         num_classes: int,
                          ignore_index: int = 255) -> float:
     """ASA of the model's soft superpixels, eq. 8 (see :func:`asa_from_assignments_counts`).
 

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Boundary recall (BR) of a segmentation or superpixel map against ground truth.
 
 Two definitions, selected by ``mode``:
@@ -69,8 +69,7 @@ def _check_2d(name: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def boundary_map(labels: np.ndarray,
-                 ignore_index: Optional[int] = None) -> np.ndarray:
+def boundary_map(labels: np.ndarray, ignore_index: Optional[int] = None) -> np.ndarray:
     """Boundary pixels of a label map under 4-connectivity.
 
     Args:
@@ -107,8 +106,8 @@ def _dilate(boundary: np.ndarray, r: int) -> np.ndarray:
         return boundary
     kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
     # Pixels outside the image are not boundaries: constant border of 0.
-    return cv2.dilate(boundary.view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT,
-                      borderValue=0).view(bool)
+    return cv2.dilate(
+        boundary.view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
 
 
 def boundary_recall_counts(pred: np.ndarray,
@@ -133,7 +132,7 @@ def boundary_recall_counts(pred: np.ndarray,
         n(b(y1, 0) ∩ b(y, r)) + n(b(y, 0) − b(y1, r)))``. ``(0, 0)`` when ``gt`` has no boundary.
     """
     if mode not in BR_MODES:
-        raise ValueError(f"boundary recall mode must be one of {BR_MODES}, got {mode!r}")
+        raise ValueError(f'boundary recall mode must be one of {BR_MODES}, got {mode!r}')
     pred = _check_2d('pred', pred)
     gt = _check_2d('gt', gt)
     if pred.shape != gt.shape:

@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from .superpixel_metric import SuperpixelBoundaryMetric
 
 __all__ = ['SuperpixelBoundaryMetric']

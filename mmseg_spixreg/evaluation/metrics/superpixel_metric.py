@@ -1,4 +1,4 @@
-# Copyright (c) mmseg_spixreg contributors. All rights reserved.
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 import logging
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
+from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from mmseg.registry import METRICS
 from ..functional import asa_counts, asa_from_assignments_counts, boundary_recall_counts
 
 
@@ -31,7 +31,9 @@ def _get(sample, key, default=None):
     return getattr(sample, key, default)
 
 
-def gt_in_network_geometry(gt: np.ndarray, img_shape: Sequence[int], flip: bool = False,
+def gt_in_network_geometry(gt: np.ndarray,
+                           img_shape: Sequence[int],
+                           flip: bool = False,
                            flip_direction: Optional[str] = None) -> np.ndarray:
     """Bring a ground-truth map (original size) into the geometry the network saw.
 
@@ -197,8 +199,11 @@ class SuperpixelBoundaryMetric(BaseMetric):
         """
         logger: MMLogger = MMLogger.get_current_instance()
         if not results:
-            print_log('SuperpixelBoundaryMetric: no data sample with gt_sem_seg, nothing to '
-                      'evaluate', logger, level=logging.WARNING)
+            print_log(
+                'SuperpixelBoundaryMetric: no data sample with gt_sem_seg, nothing to '
+                'evaluate',
+                logger,
+                level=logging.WARNING)
             return {}
 
         def ratio(num: int, den: int) -> float:
@@ -215,12 +220,12 @@ class SuperpixelBoundaryMetric(BaseMetric):
         if with_assign:
             asa = ratio(total('asa_correct', with_assign), total('asa_labelled', with_assign))
             metrics['ASA'] = asa
-            metrics['ClsErr'] = asa - ratio(total('correct', with_assign),
-                                            total('labelled', with_assign))
+            metrics['ClsErr'] = asa - ratio(
+                total('correct', with_assign), total('labelled', with_assign))
         with_spix = [row for row in results if 'spix_asa_best' in row]
         if with_spix:
-            metrics['SpixASA'] = ratio(total('spix_asa_best', with_spix),
-                                       total('labelled', with_spix))
+            metrics['SpixASA'] = ratio(
+                total('spix_asa_best', with_spix), total('labelled', with_spix))
             if self.superpixel_br:
                 metrics['SpixBR'] = ratio(
                     total('spix_br_tp', with_spix), total('spix_br_n', with_spix))

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """ResNet34 without conv5_x (output stride 16) with DCNv2 stride-2 convolutions (Suzuki 2021)."""
 from typing import Sequence
 

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SegDataPreProcessor that also keeps the un-normalised RGB image for the SLIC loss."""
 from typing import Any, Dict
 
@@ -29,7 +30,9 @@ class SpixSegDataPreProcessor(SegDataPreProcessor):
         **kwargs: ``SegDataPreProcessor`` arguments (mean, std, bgr_to_rgb, size, ...).
     """
 
-    def __init__(self, input_channel_order: str = 'bgr', store_slic_image: bool = True,
+    def __init__(self,
+                 input_channel_order: str = 'bgr',
+                 store_slic_image: bool = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if input_channel_order not in ('bgr', 'rgb'):

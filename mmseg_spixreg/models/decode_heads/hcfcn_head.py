@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """HCFCN decode head: stride-16 classifier + hierarchical superpixel upsampling of the logits."""
 import copy
 from typing import List, Optional, Sequence, Tuple
@@ -75,8 +76,9 @@ class HCFCNHead(BaseDecodeHead):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         levels = tuple(int(s) for s in levels)
-        if not levels or any(s < 1 or (s & (s - 1)) for s in levels) or any(
-                b != 2 * a for a, b in zip(levels[:-1], levels[1:])):
+        if not levels or any(s < 1 or (s & (s - 1))
+                             for s in levels) or any(b != 2 * a
+                                                     for a, b in zip(levels[:-1], levels[1:])):
             raise ValueError(f'HCFCNHead: levels must be consecutive powers of two, finest '
                              f'first (e.g. (4, 8)), got {levels}')
         self.levels = levels
@@ -125,8 +127,7 @@ class HCFCNHead(BaseDecodeHead):
     def with_slic_loss(self) -> bool:
         return self.loss_slic is not None and self.loss_slic.loss_weight > 0
 
-    def _assignments(self, inputs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tuple[int,
-                                                                                         int]]]:
+    def _assignments(self, inputs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tuple[int, int]]]:
         """The neck's assignments, checked against ``levels``."""
         assignments = getattr(inputs, 'assignments', None)
         if assignments is None:
@@ -208,8 +209,7 @@ class HCFCNHead(BaseDecodeHead):
                 raise ValueError('HCFCNHead.loss_by_feat needs the neck output for L_SLIC')
             assignments, sizes = self._assignments(inputs)
             images, valid = self._stack_slic_images(batch_data_samples)
-            losses[self.loss_slic.loss_name] = self.loss_slic(images, assignments, sizes[0],
-                                                              valid)
+            losses[self.loss_slic.loss_name] = self.loss_slic(images, assignments, sizes[0], valid)
         return losses
 
     @staticmethod
@@ -231,8 +231,7 @@ class HCFCNHead(BaseDecodeHead):
             valid[i, :, w - right:] = False
         return images, valid
 
-    def predict_superpixels(self, inputs: Sequence[Tensor],
-                            batch_img_metas: List[dict]) -> Tensor:
+    def predict_superpixels(self, inputs: Sequence[Tensor], batch_img_metas: List[dict]) -> Tensor:
         """Hard superpixels at the size ``predict_by_feat`` gives the logits.
 
         Args:
@@ -246,6 +245,6 @@ class HCFCNHead(BaseDecodeHead):
         assignments, sizes = self._assignments(inputs)
         h, w = sizes[0]
         spix = hard_superpixels(assignments)[:, :h, :w]
-        spix = F.interpolate(spix[:, None].double(), size=_output_size(batch_img_metas),
-                             mode='nearest')
+        spix = F.interpolate(
+            spix[:, None].double(), size=_output_size(batch_img_metas), mode='nearest')
         return spix[:, 0].long()

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SLIC regulariser (de Jong et al., eq. 4) and the exact sRGB -> CIELAB (D65) conversion."""
 import math
 from typing import List, Optional, Sequence
@@ -12,8 +13,7 @@ from ...ops import superpixel_reconstruct
 
 # sRGB (IEC 61966-2-1) linear RGB -> XYZ matrix for the D65 white point, and that white point
 # (the matrix' row sums), as in B. Lindbloom's tables.
-_RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375),
-            (0.2126729, 0.7151522, 0.0721750),
+_RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750),
             (0.0193339, 0.1191920, 0.9503041))
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
 # CIE constants in their exact rational form
@@ -46,16 +46,20 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     m = lin.new_tensor(_RGB2XYZ)
     xyz = torch.einsum('ij,...jhw->...ihw', m, lin)
     xyz = xyz / lin.new_tensor(_WHITE_D65).view(3, 1, 1)
-    f = torch.where(xyz > _EPSILON, xyz.clamp(min=_EPSILON).pow(1.0 / 3.0),
-                    (_KAPPA * xyz + 16.0) / 116.0)
+    f = torch.where(xyz > _EPSILON,
+                    xyz.clamp(min=_EPSILON).pow(1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0)
     fx, fy, fz = f.unbind(dim=-3)
     lab = torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-3)
     return lab.to(dtype) if dtype.is_floating_point else lab
 
 
-def slic_reconstruction_error(features: Tensor, positions: Optional[Tensor],
-                              assignments: Sequence[Tensor], stride: int, m: float,
-                              valid: Tensor, eps: float = 1e-6) -> Tensor:
+def slic_reconstruction_error(features: Tensor,
+                              positions: Optional[Tensor],
+                              assignments: Sequence[Tensor],
+                              stride: int,
+                              m: float,
+                              valid: Tensor,
+                              eps: float = 1e-6) -> Tensor:
     """Eq. 4: mean over valid pixels of ``||x_p - q(x, A)_p||_2 + m ||P_p - q(P, A)_p||_2``.
 
     The hierarchy is ``A = [A(1), ..., A(stride / 2), A(s0), A(2 s0), ...]``: the levels below
@@ -149,11 +153,14 @@ class SLICLoss(nn.Module):
         loss_name (str): key in the loss dict. Default: 'loss_slic'.
     """
 
-    def __init__(self, loss_weight: float = 0.075, m: float = 0.0, eps: float = 1e-6,
+    def __init__(self,
+                 loss_weight: float = 0.075,
+                 m: float = 0.0,
+                 eps: float = 1e-6,
                  loss_name: str = 'loss_slic') -> None:
         super().__init__()
-        if not (isinstance(loss_weight, (int, float)) and math.isfinite(loss_weight)
-                and loss_weight >= 0):
+        if not (isinstance(loss_weight,
+                           (int, float)) and math.isfinite(loss_weight) and loss_weight >= 0):
             raise ValueError(f'SLICLoss: loss_weight (lambda) must be >= 0, got {loss_weight!r}')
         if not (isinstance(m, (int, float)) and math.isfinite(m) and m >= 0):
             raise ValueError(f'SLICLoss: m must be >= 0, got {m!r}')
@@ -166,7 +173,10 @@ class SLICLoss(nn.Module):
     def loss_name(self) -> str:
         return self._loss_name
 
-    def forward(self, image: Tensor, assignments: List[Tensor], fine_size: Sequence[int],
+    def forward(self,
+                image: Tensor,
+                assignments: List[Tensor],
+                fine_size: Sequence[int],
                 valid: Optional[Tensor] = None) -> Tensor:
         """Args:
             image (Tensor): (B, 3, H, W) un-normalised RGB in [0, 255].

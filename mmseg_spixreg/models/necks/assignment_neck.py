@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Neck computing the learned superpixel assignments A(s) from backbone feature pairs."""
 import math
 from typing import Dict, List, Optional, Sequence, Tuple

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 from .spix_encoder_decoder import SpixEncoderDecoder
 from .spix_seg_tta import SpixSegTTAModel
 

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """EncoderDecoder that also returns the superpixels of an HCFCN model (hard ids + soft A(s))."""
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -104,8 +105,7 @@ class SpixEncoderDecoder(EncoderDecoder):
         if not self.with_superpixels:
             return SpixInference(seg_logits)
         spix = self.decode_head.predict_superpixels(x, batch_img_metas)
-        return SpixInference(seg_logits, spix, [a.detach() for a in x.assignments],
-                             tuple(x.levels))
+        return SpixInference(seg_logits, spix, [a.detach() for a in x.assignments], tuple(x.levels))
 
     def whole_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
         """As mmseg's: :meth:`encode_decode` on the whole image."""
@@ -139,8 +139,9 @@ class SpixEncoderDecoder(EncoderDecoder):
                 crop_img = inputs[:, :, y1:y2, x1:x2]
                 batch_img_metas[0]['img_shape'] = crop_img.shape[2:]
                 crop = self.encode_decode(crop_img, batch_img_metas)
-                preds += F.pad(crop.seg_logits, (int(x1), int(preds.shape[3] - x2), int(y1),
-                                                 int(preds.shape[2] - y2)))
+                preds += F.pad(
+                    crop.seg_logits,
+                    (int(x1), int(preds.shape[3] - x2), int(y1), int(preds.shape[2] - y2)))
                 count_mat[:, :, y1:y2, x1:x2] += 1
                 if spix is not None:
                     spix[:, y1:y2, x1:x2] = crop.superpixels + offset
@@ -152,7 +153,8 @@ class SpixEncoderDecoder(EncoderDecoder):
         """mmseg's whole/slide dispatch (and its checks), returning :class:`SpixInference`."""
         return super().inference(inputs, batch_img_metas)
 
-    def postprocess_result(self, outputs: Union[SpixInference, Tensor],
+    def postprocess_result(self,
+                           outputs: Union[SpixInference, Tensor],
                            data_samples: OptSampleList = None) -> SampleList:
         """mmseg's ``postprocess_result`` + ``pred_superpixels`` and ``pred_assignments``.
 
@@ -214,10 +216,9 @@ class SpixEncoderDecoder(EncoderDecoder):
                 left, right, top, bottom = self._padding(meta)
                 s = s[:, top:H - bottom, left:W - right]
                 if meta.get('flip', None):
-                    s = s.flip(dims=(2, ) if meta.get('flip_direction') == 'horizontal' else
-                               (1, ))
-                s = F.interpolate(s[None].double(), size=tuple(meta['ori_shape'][:2]),
-                                  mode='nearest')[0].long()
+                    s = s.flip(dims=(2, ) if meta.get('flip_direction') == 'horizontal' else (1, ))
+                s = F.interpolate(
+                    s[None].double(), size=tuple(meta['ori_shape'][:2]), mode='nearest')[0].long()
             sample.set_data({'pred_superpixels': PixelData(data=s)})
         return results
 
@@ -249,13 +250,17 @@ class SpixEncoderDecoder(EncoderDecoder):
                 direction = meta.get('flip_direction') if flip else None
             # the smallest grid of the hierarchy that covers the unpadded input
             gh, gw = -(-h // top_stride) * top_stride, -(-w // top_stride) * top_stride
-            per_level = [a[i:i + 1, :, :gh // s, :gw // s].float()
-                         for a, s in zip(assignments, levels)]
+            per_level = [
+                a[i:i + 1, :, :gh // s, :gw // s].float() for a, s in zip(assignments, levels)
+            ]
             sample.set_data({
                 'pred_assignments':
                 BaseDataElement(
                     assignments=per_level,
-                    metainfo=dict(levels=tuple(int(s) for s in levels), img_shape=(h, w),
-                                  flip=flip, flip_direction=direction))
+                    metainfo=dict(
+                        levels=tuple(int(s) for s in levels),
+                        img_shape=(h, w),
+                        flip=flip,
+                        flip_direction=direction))
             })
         return results

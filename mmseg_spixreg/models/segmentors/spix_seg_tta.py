@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SegTTAModel that keeps the superpixels of the predictions (hard ids and soft assignments)."""
 from typing import List
 

@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """DCNv2 convolution that starts as the plain convolution it replaces."""
 import torch
 import torch.nn as nn
@@ -70,5 +71,4 @@ class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
         offset = torch.cat((o1, o2), dim=1)
         mask = 2.0 * torch.sigmoid(mask)
         return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.stride,
-                                       self.padding, self.dilation, self.groups,
-                                       self.deform_groups)
+                                       self.padding, self.dilation, self.groups, self.deform_groups)

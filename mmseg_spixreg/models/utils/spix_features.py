@@ -1,3 +1,4 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Feature containers passed from the backbone to the neck and from the neck to the heads.
 
 Both are ``tuple`` subclasses, so every stock mmseg consumer (``inputs[in_index]``,
@@ -19,8 +20,9 @@ class BackboneFeatures(tuple):
             (B, Cc, ceil(H/2), ceil(W/2)) the output of the first (downsampling) block.
     """
 
-    def __new__(cls, outs: Sequence[Tensor], pairs: Optional[Dict[int, Tuple[Tensor,
-                                                                           Tensor]]] = None):
+    def __new__(cls,
+                outs: Sequence[Tensor],
+                pairs: Optional[Dict[int, Tuple[Tensor, Tensor]]] = None):
         obj = super().__new__(cls, outs)
         obj.pairs = dict(pairs or {})
         return obj

@@ -8,8 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...ops import BACKENDS, seed_softmax
-from ...ops.layout import (_autocast_off, _check_coarse_pair, _check_even,
-                           _check_tensor)
+from ...ops.layout import _autocast_off, _check_coarse_pair, _check_even, _check_tensor
 
 
 class SuperpixelAssignment(nn.Module):
@@ -55,8 +54,7 @@ class SuperpixelAssignment(nn.Module):
                  norm_eps: float = 1e-12,
                  backend: str = 'auto'):
         super().__init__()
-        for name, value in (('fine_channels', fine_channels),
-                            ('coarse_channels', coarse_channels),
+        for name, value in (('fine_channels', fine_channels), ('coarse_channels', coarse_channels),
                             ('embed_dims (K)', embed_dims)):
             if isinstance(value, bool) or not isinstance(value, int) \
                     or value <= 0:
@@ -66,8 +64,7 @@ class SuperpixelAssignment(nn.Module):
                 or not math.isfinite(tau) or tau <= 0:
             raise ValueError(f'SuperpixelAssignment: tau must be a positive '
                              f'finite number, got {tau!r}')
-        if isinstance(norm_eps, bool) or not isinstance(
-                norm_eps, (int, float)) or not norm_eps > 0:
+        if isinstance(norm_eps, bool) or not isinstance(norm_eps, (int, float)) or not norm_eps > 0:
             raise ValueError(f'SuperpixelAssignment: norm_eps must be a '
                              f'positive number, got {norm_eps!r}')
         if backend not in BACKENDS:
@@ -100,10 +97,8 @@ class SuperpixelAssignment(nn.Module):
             raise ValueError(f'{where}: `coarse_feat` must have '
                              f'{self.coarse_channels} channels, got shape '
                              f'{tuple(coarse_feat.shape)}')
-        _check_even(fine_feat.shape[2], fine_feat.shape[3],
-                    f'{where} (`fine_feat`)')
-        _check_coarse_pair(coarse_feat, fine_feat, 'coarse_feat', 'fine_feat',
-                           where)
+        _check_even(fine_feat.shape[2], fine_feat.shape[3], f'{where} (`fine_feat`)')
+        _check_coarse_pair(coarse_feat, fine_feat, 'coarse_feat', 'fine_feat', where)
 
     def forward(self, fine_feat: Tensor, coarse_feat: Tensor) -> Tensor:
         """Compute the assignment.
@@ -131,10 +126,7 @@ class SuperpixelAssignment(nn.Module):
         out_dtype = torch.promote_types(fine_emb.dtype, coarse_emb.dtype)
         dtype = torch.promote_types(out_dtype, torch.float32)
         with _autocast_off(device):
-            fine_emb = F.normalize(
-                fine_emb.to(dtype), dim=1, eps=self.norm_eps)
-            coarse_emb = F.normalize(
-                coarse_emb.to(dtype), dim=1, eps=self.norm_eps)
-            assign = seed_softmax(fine_emb, coarse_emb, self.tau,
-                                  backend=self.backend)
+            fine_emb = F.normalize(fine_emb.to(dtype), dim=1, eps=self.norm_eps)
+            coarse_emb = F.normalize(coarse_emb.to(dtype), dim=1, eps=self.norm_eps)
+            assign = seed_softmax(fine_emb, coarse_emb, self.tau, backend=self.backend)
         return assign if autocast else assign.to(out_dtype)
