@@ -9,7 +9,8 @@ transforms, hooks), so a config only needs::
 from .utils import register_safe_checkpoint_loaders
 from .version import __version__
 
-# every mmengine checkpoint loader unpickles weights-only with an allow-list (README "Reliability")
+# every mmengine checkpoint loader unpickles weights-only with an allow-list
+# (docs/design.md "Reliability")
 register_safe_checkpoint_loaders()
 
 from . import datasets, engine, evaluation, models, ops, visualization  # noqa: E402,F401

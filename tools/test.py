@@ -112,6 +112,6 @@ def main():
 if __name__ == '__main__':
     # every rank destroys its process group before the interpreter exits: a gloo group left
     # alive at shutdown can abort the process after the work is done, so a rank that finished
-    # ends right there without interpreter finalisation (README "Reliability")
+    # ends right there without interpreter finalisation (docs/design.md "Reliability")
     with distributed_teardown(hard_exit=True):
         main()

@@ -64,7 +64,7 @@ def main():
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    # NCCL needs GPUs: fall back to gloo on CPU-only machines (documented in README)
+    # NCCL needs GPUs: fall back to gloo on CPU-only machines (README, "Train and test")
     setup_cpu_distributed(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
@@ -114,6 +114,6 @@ def main():
 if __name__ == '__main__':
     # every rank destroys its process group before the interpreter exits: a gloo group left
     # alive at shutdown can abort the process after the work is done, so a rank that finished
-    # ends right there without interpreter finalisation (README "Reliability")
+    # ends right there without interpreter finalisation (docs/design.md "Reliability")
     with distributed_teardown(hard_exit=True):
         main()

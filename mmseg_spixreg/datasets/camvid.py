@@ -28,7 +28,7 @@ class CamVidDataset(DataPresenceCheckMixin, BaseSegDataset):
         img_suffix (str): Image suffix. Defaults to '.png'.
         seg_map_suffix (str): Label suffix. Defaults to '.png'.
         prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
-            (README's commands, in order), e.g. the coarse-label command of
+            (docs/data.md's commands, in order), e.g. the coarse-label command of
             ``configs/_base_/datasets/camvid_coarse.py``. Defaults to where the shared CamVid copy
             is expected (:attr:`PREPARE_HINT`).
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.

@@ -19,7 +19,7 @@ class SpixCityscapesDataset(DataPresenceCheckMixin, CityscapesDataset):
 
     Args:
         prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
-            (README's commands, in order). Defaults to the converter command
+            (docs/data.md's commands, in order). Defaults to the converter command
             (:attr:`PREPARE_HINT`).
         **kwargs: Passed to :class:`mmseg.datasets.CityscapesDataset` (``img_suffix``,
             ``seg_map_suffix``, ``data_root``, ``ann_file``, ...).

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 
-README_DATA = 'README.md, section "Data"'
+DATA_DOC = 'docs/data.md'
 
 
 def format_prepare_hint(prepare_hint: Union[str, Sequence[str]]) -> str:
@@ -25,11 +25,11 @@ def format_prepare_hint(prepare_hint: Union[str, Sequence[str]]) -> str:
             several, run in order.
 
     Returns:
-        str: Indented lines, one per instruction, headed by where the README documents them.
+        str: Indented lines, one per instruction, headed by where docs/data.md documents them.
     """
     steps = [prepare_hint] if isinstance(prepare_hint, str) else list(prepare_hint)
     lines = '\n'.join(f'  {step}' for step in steps)
-    return f'Make it with ({README_DATA}; run from the repository root):\n{lines}'
+    return f'Make it with ({DATA_DOC}; run from the repository root):\n{lines}'
 
 
 def _missing_paths(dataset: BaseSegDataset) -> List[str]:
@@ -53,7 +53,7 @@ def check_seg_data_present(dataset: BaseSegDataset, prepare_hint: Union[str,
     Args:
         dataset (BaseSegDataset): The data set, after mmseg joined ``data_root`` with
             ``ann_file`` and ``data_prefix`` (i.e. inside ``load_data_list``).
-        prepare_hint (str | Sequence[str]): How to make the data (README's converter command).
+        prepare_hint (str | Sequence[str]): How to make the data (docs/data.md's command).
 
     Raises:
         FileNotFoundError: naming every missing path, the working directory relative paths are
@@ -127,7 +127,7 @@ class DataPresenceCheckMixin:
 
     Args:
         prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
-            (README's commands, in order). Defaults to the class's :attr:`PREPARE_HINT`.
+            (docs/data.md's commands, in order). Defaults to the class's :attr:`PREPARE_HINT`.
         *args, **kwargs: Passed to the mmseg data set class.
     """
     PREPARE_HINT: Union[str, Sequence[str]] = ()

@@ -23,7 +23,7 @@ class SUIMDataset(DataPresenceCheckMixin, BaseSegDataset):
         img_suffix (str): Image suffix. Defaults to '.jpg'.
         seg_map_suffix (str): Label suffix. Defaults to '.png'.
         prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
-            (README's commands, in order). Defaults to the converter command
+            (docs/data.md's commands, in order). Defaults to the converter command
             (:attr:`PREPARE_HINT`); the coarse config adds the coarse-label command.
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """

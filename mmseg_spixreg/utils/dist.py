@@ -56,7 +56,7 @@ def distributed_teardown(hard_exit: bool = False):
     process with ``terminate called without an active exception`` (SIGABRT, exit code -6) *after*
     the work is done, and ``torchrun`` then reports the run as failed. Reproduced here with a
     plain 5-rank gloo script (all_reduce / all_gather / barrier, no ``destroy_process_group``):
-    see README "Reliability".
+    see docs/design.md "Reliability".
 
     On a normal end the ranks first meet at a barrier (no rank tears down its connections while
     a peer still talks to it), then each destroys its process group. On an exception the group is

@@ -11,11 +11,11 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    # LoggerHook whose test-metrics json only rank 0 writes (README "Reliability")
+    # LoggerHook whose test-metrics json only rank 0 writes (docs/design.md "Reliability")
     logger=dict(type='MainProcessLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='AtomicCheckpointHook',  # CheckpointHook that survives a kill (README)
+        type='AtomicCheckpointHook',  # CheckpointHook that survives a kill (docs/design.md)
         by_epoch=False,
         interval=100,
         save_best='aAcc',
