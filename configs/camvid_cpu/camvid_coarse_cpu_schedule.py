@@ -31,10 +31,8 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline))
+    batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline))
 val_frames = list(range(50))
 test_frames = list(range(50, 101))
 test_dataloader = dict(val_dataloader, dataset=dict(indices=test_frames))
