@@ -146,7 +146,7 @@ def main():
     with torch.no_grad():
         feats = hcfcn.backbone(x)
         assigned = hcfcn.neck(feats)
-        logits16 = hcfcn.decode_head.stride16_logits(assigned)
+        logits16 = hcfcn.decode_head.coarse_logits(assigned)
         t_bb, t_neck = timed_pair(lambda: hcfcn.backbone(x), lambda: hcfcn.neck(feats), args.repeat,
                                   dev)
         _, t_up = timed_pair(

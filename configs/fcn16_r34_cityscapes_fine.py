@@ -5,5 +5,3 @@ _base_ = [
     './_base_/models/fcn16_r34.py', './_base_/datasets/cityscapes_1024x512.py',
     './_base_/default_runtime.py', './_base_/schedules/adam_5e-4_cityscapes_50e.py'
 ]
-# the schedule's epochs -> iterations conversion assumes batch 8
-train_dataloader = dict(batch_size=8)

@@ -5,6 +5,4 @@ _base_ = [
     './_base_/models/fcn16_r34.py', './_base_/datasets/suim.py', './_base_/default_runtime.py',
     './_base_/schedules/adam_5e-4_suim_75e.py'
 ]
-# the schedule's epochs -> iterations conversion assumes batch 8
-train_dataloader = dict(batch_size=8)
 model = dict(decode_head=dict(num_classes=8))

@@ -3,34 +3,30 @@
 # stride 16 (conv5_x dilated instead of conv4_x+conv5_x), the AssignmentNeck pairs consecutive-
 # stride stage outputs (stride 4 with 8, 8 with 16) of the stock ResNetV1c, the stock ASPPHead
 # computes the stride-16 logits inside HCFCNHead, which upsamples them 16 -> 8 -> 4 with the
-# assignments; the stock auxiliary FCNHead still reads stage 3 by in_index. Regularized
-# (lambda = 0.075, m = 0). Plain BN instead of the base's SyncBN (single GPU / CPU); use SyncBN
-# for multi-GPU training.
+# assignments; the stock auxiliary FCNHead still reads stage 3 by in_index. The paper's levels,
+# K, tau and m come from _base_/models/hcfcn.py; regularized (lambda = 0.075). Plain BN instead
+# of the base's SyncBN (single GPU / CPU); use SyncBN for multi-GPU training.
 _base_ = [
-    'mmseg::_base_/models/deeplabv3_r50-d8.py', './_base_/datasets/cityscapes_1024x512.py',
-    './_base_/default_runtime.py', './_base_/schedules/adam_5e-4_cityscapes_50e.py'
+    'mmseg::_base_/models/deeplabv3_r50-d8.py', './_base_/models/hcfcn.py',
+    './_base_/datasets/cityscapes_1024x512.py', './_base_/default_runtime.py',
+    './_base_/schedules/adam_5e-4_cityscapes_50e.py'
 ]
-train_dataloader = dict(batch_size=8)
-# test-time augmentation that keeps pred_superpixels and pred_assignments (SpixASA, ASA eq. 8)
+# test-time augmentation that keeps pred_superpixels and pred_assignments (SpixASA, ASA eq. 8);
+# stated here because the model base is mmseg's, not _base_/models/hcfcn16_r34.py
 tta_model = dict(type='SpixSegTTAModel')
 norm_cfg = dict(type='BN', requires_grad=True)
-levels = (4, 8)
 model = dict(
     type='SpixEncoderDecoder',
     data_preprocessor=dict(
         type='SpixSegDataPreProcessor', size=(512, 512), test_cfg=dict(size_divisor=16)),
     backbone=dict(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2), norm_cfg=norm_cfg),
     neck=dict(
-        type='AssignmentNeck',
-        in_channels=[256, 512, 1024, 2048],
-        in_strides=[4, 8, 16, 16],
-        levels=levels,
-        num_proj=48,
-        tau=0.07),
+        _base_.assignment_neck, in_channels=[256, 512, 1024, 2048], in_strides=[4, 8, 16, 16]),
+    # _delete_: HCFCNHead replaces mmseg's ASPPHead and wraps a new one (logits_head); the base's
+    # ASPPHead arguments (dilations for output stride 8) are not HCFCNHead arguments
     decode_head=dict(
         _delete_=True,
         type='HCFCNHead',
-        levels=levels,
         in_channels=2048,
         in_index=3,
         channels=512,
@@ -43,5 +39,5 @@ model = dict(
         # independent of the labelled fraction of coarse annotations
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True),
-        loss_slic=dict(type='SLICLoss', loss_weight=0.075, m=0.0)),
+        loss_slic=dict(_base_.slic_loss, loss_weight=0.075)),
     auxiliary_head=dict(norm_cfg=norm_cfg))

@@ -5,7 +5,3 @@ _base_ = [
     './_base_/models/hcfcn16_r34.py', './_base_/datasets/cityscapes_coarse_1024x512.py',
     './_base_/default_runtime.py', './_base_/schedules/adam_5e-4_cityscapes_50e.py'
 ]
-# the schedule's epochs -> iterations conversion assumes batch 8
-train_dataloader = dict(batch_size=8)
-# test-time augmentation that keeps pred_superpixels and pred_assignments (SpixASA, ASA eq. 8)
-tta_model = dict(type='SpixSegTTAModel')

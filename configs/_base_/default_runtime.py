@@ -21,6 +21,6 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
-tta_model = dict(type='SegTTAModel')
+# tta_model comes with the model base (mmseg's SegTTAModel for FCN-16, SpixSegTTAModel for HCFCN)
 # torch RNG state saved in checkpoints and restored on --resume (exact resume of dropout etc.)
 custom_hooks = [dict(type='RNGStateHook')]

@@ -40,8 +40,9 @@ tta_pipeline = [
                     ], [dict(type='LoadSegAnnotations')],
                     [dict(type='CheckSegLabels', num_classes=19)], [dict(type='PackSegInputs')]])
 ]
+# batch 8: the paper's, and what the schedules' epochs -> iterations conversion assumes
 train_dataloader = dict(
-    batch_size=2,
+    batch_size=8,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),

@@ -48,3 +48,7 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# mmseg's test-time augmentation model (flip / multi-scale logits averaged); it comes with the
+# model base because HCFCN models need another one (_base_/models/hcfcn16_r34.py) and mmengine
+# does not let one base override another.
+tta_model = dict(type='SegTTAModel')

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""HCFCN decode head: stride-16 classifier + hierarchical superpixel upsampling of the logits."""
+"""HCFCN decode head: coarse classifier + hierarchical superpixel upsampling of the logits."""
 import copy
 from typing import List, Optional, Sequence, Tuple
 
@@ -15,27 +15,17 @@ from torch import Tensor
 from ...ops import hard_superpixels, superpixel_upsample
 
 
-def _output_size(batch_img_metas: List[dict]) -> Tuple[int, int]:
-    """The size mmseg's ``BaseDecodeHead.predict_by_feat`` resizes logits to."""
-    meta = batch_img_metas[0]
-    if isinstance(meta['img_shape'], torch.Size):  # slide inference
-        size = meta['img_shape']
-    elif 'pad_shape' in meta:
-        size = meta['pad_shape'][:2]
-    else:
-        size = meta['img_shape']
-    return int(size[0]), int(size[1])
-
-
 @MODELS.register_module()
 class HCFCNHead(BaseDecodeHead):
     """HCFCN head (Suzuki 2021): logits on z(16), superpixel-upsampled 16 -> 8 -> 4 (eq. 2).
 
-    ``forward`` classifies the stride-16 feature (``inputs[in_index]``: ``num_convs`` ConvModules
-    then dropout + 1x1 ``conv_seg``, as mmseg's ``FCNHead``; or any mmseg decode head given as
-    ``logits_head``, e.g. an ``ASPPHead`` to turn DeepLabV3 into HCFCN-DeepLabV3) and upsamples the
-    logits with the assignments the :class:`AssignmentNeck` attached to ``inputs``, coarsest level
-    first. It returns stride-4 logits; mmseg's usual bilinear resize does 4 -> 1 in
+    ``forward`` classifies the coarse feature (:meth:`coarse_logits`: ``inputs[in_index]``,
+    ``num_convs`` ConvModules then dropout + 1x1 ``conv_seg``, as mmseg's ``FCNHead``; or any mmseg
+    decode head given as ``logits_head``, e.g. an ``ASPPHead`` to turn DeepLabV3 into
+    HCFCN-DeepLabV3) and upsamples the logits with the assignments the :class:`AssignmentNeck`
+    attached to ``inputs``, coarsest level first. The levels are the neck's (``inputs.levels``,
+    e.g. (4, 8): stride-16 logits upsampled to stride 4); the head has no levels of its own. It
+    returns logits at the finest level's stride; mmseg's usual bilinear resize does 4 -> 1 in
     ``loss_by_feat`` / ``predict_by_feat``, so the head works in a stock ``EncoderDecoder``
     (train, whole/slide test, TTA) next to stock auxiliary heads.
 
@@ -45,43 +35,36 @@ class HCFCNHead(BaseDecodeHead):
     ``supervised=False`` only L_SLIC is computed and no label is read (paper's Table IV mode).
 
     Superpixels: :meth:`predict_superpixels` returns the hard superpixels (argmax of each level,
-    pushed down the hierarchy by ``mmseg_spixreg.ops.hard_superpixels``) resized (nearest) to the
-    size ``predict_by_feat`` resizes logits to; ``SpixEncoderDecoder`` attaches them to the
-    predictions as ``pred_superpixels``.
+    pushed down the hierarchy by ``mmseg_spixreg.ops.hard_superpixels``) resized (nearest) to a
+    given size; ``SpixEncoderDecoder`` passes the size of the logits ``predict`` returned (mmseg's
+    ``predict_by_feat``) and attaches them to the predictions as ``pred_superpixels``.
 
     Args:
-        levels (Sequence[int]): fine strides of the learned assignments, finest first; must be
-            consecutive powers of two (each level's coarse grid is the next level's fine grid)
-            and equal the neck's. The classifier runs at stride ``2 * levels[-1]``.
-            Default: (4, 8).
         num_convs (int): ConvModules before the classifier (0: ``conv_seg`` directly on the
-            stride-16 feature; then ``channels`` must equal ``in_channels``). Default: 0.
+            coarse feature; then ``channels`` must equal ``in_channels``). Default: 0.
         kernel_size (int): kernel size of those convs. Default: 3.
         logits_head (dict, optional): config of an mmseg decode head computing the stride-16
             logits instead (its ``forward`` gets all inputs). Missing keys among in_channels,
             channels, in_index, input_transform, num_classes, dropout_ratio, conv_cfg, norm_cfg,
             act_cfg, align_corners, ignore_index default to this head's.
-        loss_slic (dict, optional): SLICLoss config; None or ``loss_weight=0`` disables it.
+        loss_slic (dict, optional): SLICLoss config; None or ``loss_weight=0`` disables it
+            (SLICLoss defaults to lambda = 1.0, as every mmseg loss: configs state lambda).
         supervised (bool): compute the ``loss_decode`` losses (needs labels). Default: True.
         **kwargs: BaseDecodeHead arguments (in_channels, channels, num_classes, in_index, ...).
     """
 
     def __init__(self,
-                 levels: Sequence[int] = (4, 8),
                  num_convs: int = 0,
                  kernel_size: int = 3,
                  logits_head: Optional[dict] = None,
                  loss_slic: Optional[dict] = None,
                  supervised: bool = True,
                  **kwargs) -> None:
+        if 'levels' in kwargs:
+            raise TypeError('HCFCNHead: `levels` is no longer a head argument: the head upsamples '
+                            'through the levels of the AssignmentNeck (set model.neck.levels '
+                            'only; remove decode_head.levels)')
         super().__init__(**kwargs)
-        levels = tuple(int(s) for s in levels)
-        if not levels or any(s < 1 or (s & (s - 1))
-                             for s in levels) or any(b != 2 * a
-                                                     for a, b in zip(levels[:-1], levels[1:])):
-            raise ValueError(f'HCFCNHead: levels must be consecutive powers of two, finest '
-                             f'first (e.g. (4, 8)), got {levels}')
-        self.levels = levels
         self.supervised = supervised
         self.loss_slic = MODELS.build(loss_slic) if loss_slic is not None else None
         if not supervised and not self.with_slic_loss:
@@ -128,19 +111,16 @@ class HCFCNHead(BaseDecodeHead):
         return self.loss_slic is not None and self.loss_slic.loss_weight > 0
 
     def _assignments(self, inputs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tuple[int, int]]]:
-        """The neck's assignments, checked against ``levels``."""
+        """The neck's assignments (finest first) and the true fine size of each level."""
         assignments = getattr(inputs, 'assignments', None)
         if assignments is None:
             raise ValueError('HCFCNHead needs the assignments of an AssignmentNeck: set '
                              "model.neck=dict(type='AssignmentNeck', ...)")
-        if tuple(inputs.levels) != self.levels:
-            raise ValueError(f'HCFCNHead: the neck computes assignment levels '
-                             f'{tuple(inputs.levels)} but the head upsamples through levels '
-                             f'{self.levels}; set the same levels in both')
         return inputs.assignments, inputs.fine_sizes
 
-    def stride16_logits(self, inputs: Sequence[Tensor]) -> Tensor:
-        """Classifier on the coarsest feature. Returns (B, out_channels, h, w)."""
+    def coarse_logits(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Classifier on the coarse feature (stride ``2 * levels[-1]`` of the neck's levels, 16
+        for (4, 8)). Returns (B, out_channels, h, w)."""
         if self.logits_head is not None:
             return self.logits_head(inputs)
         x = self._transform_inputs(inputs)
@@ -163,8 +143,8 @@ class HCFCNHead(BaseDecodeHead):
         if tuple(logits.shape[-2:]) != (he // 2, we // 2):
             raise ValueError(
                 f'HCFCNHead: logits of size {tuple(logits.shape[-2:])} do not match the coarse '
-                f'grid {(he // 2, we // 2)} of level {self.levels[-1]}; the classifier input '
-                f'must have stride {2 * self.levels[-1]}')
+                f'grid {(he // 2, we // 2)} of the coarsest assignment ({he}x{we}); the '
+                f'classifier input must have twice the stride of the coarsest level')
         for a in reversed(assignments):
             logits = superpixel_upsample(logits, a.to(logits.dtype))
         h, w = fine_sizes[0]
@@ -175,10 +155,10 @@ class HCFCNHead(BaseDecodeHead):
             inputs (AssignedFeatures): backbone features with ``.assignments`` from the neck.
 
         Returns:
-            Tensor: (B, out_channels, H/4, W/4) logits (stride ``levels[0]``).
+            Tensor: (B, out_channels, H/4, W/4) logits (stride ``inputs.levels[0]``).
         """
         assignments, sizes = self._assignments(inputs)
-        return self.upsample_logits(self.stride16_logits(inputs), assignments, sizes)
+        return self.upsample_logits(self.coarse_logits(inputs), assignments, sizes)
 
     def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
              train_cfg: dict) -> dict:
@@ -231,12 +211,15 @@ class HCFCNHead(BaseDecodeHead):
             valid[i, :, w - right:] = False
         return images, valid
 
-    def predict_superpixels(self, inputs: Sequence[Tensor], batch_img_metas: List[dict]) -> Tensor:
-        """Hard superpixels at the size ``predict_by_feat`` gives the logits.
+    def predict_superpixels(self, inputs: Sequence[Tensor], size: Sequence[int]) -> Tensor:
+        """Hard superpixels, nearest-resized to ``size``.
 
         Args:
             inputs (AssignedFeatures): the neck output.
-            batch_img_metas (list[dict]): image meta infos (as for ``predict``).
+            size (Sequence[int]): (H, W) of the result: the size of the logits :meth:`predict`
+                returned for the same inputs (what mmseg's ``predict_by_feat`` resized them to:
+                the padded input, or the window in slide inference), so the superpixels have the
+                logits' geometry.
 
         Returns:
             Tensor: (B, H, W) int64 ids of the coarsest seeds (row-major on the stride
@@ -246,5 +229,5 @@ class HCFCNHead(BaseDecodeHead):
         h, w = sizes[0]
         spix = hard_superpixels(assignments)[:, :h, :w]
         spix = F.interpolate(
-            spix[:, None].double(), size=_output_size(batch_img_metas), mode='nearest')
+            spix[:, None].double(), size=(int(size[0]), int(size[1])), mode='nearest')
         return spix[:, 0].long()

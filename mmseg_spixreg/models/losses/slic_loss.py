@@ -147,15 +147,21 @@ class SLICLoss(nn.Module):
     the last image cells.
 
     Args:
-        loss_weight (float): lambda (>= 0). Default: 0.075.
-        m (float): weight of the position term (>= 0). Default: 0.0 (paper).
+        loss_weight (float): lambda (>= 0), the weight of L_SLIC against the cross-entropy.
+            Default: 1.0, mmseg's convention for every loss: lambda is a per-dataset choice
+            (the paper's 0.075 for Cityscapes, 0.05 for SUIM) that the configs state
+            (``configs/hcfcn_r34_*.py``; the model base ``configs/_base_/models/hcfcn16_r34.py``
+            has lambda = 0, i.e. HCFCN-16 without the regulariser).
+        m (float): weight of the position term (>= 0); keyword-only and required: the paper's
+            m = 0 is set in the model base config (``configs/_base_/models/hcfcn.py``).
         eps (float): numerical epsilon under the norms. Default: 1e-6.
         loss_name (str): key in the loss dict. Default: 'loss_slic'.
     """
 
     def __init__(self,
-                 loss_weight: float = 0.075,
-                 m: float = 0.0,
+                 loss_weight: float = 1.0,
+                 *,
+                 m: float,
                  eps: float = 1e-6,
                  loss_name: str = 'loss_slic') -> None:
         super().__init__()

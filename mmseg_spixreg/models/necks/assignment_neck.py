@@ -1,6 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Neck computing the learned superpixel assignments A(s) from backbone feature pairs."""
-import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
@@ -45,13 +44,17 @@ class AssignmentNeck(BaseModule):
     keeps meaning the backbone stage for every head, auxiliary heads included) plus
     ``.assignments`` (finest first), ``.levels`` and ``.fine_sizes``.
 
+    ``levels``, ``embed_dims`` and ``tau`` are required keyword arguments: the paper's values
+    ((4, 8), 48, 0.07) have one home, ``configs/_base_/models/hcfcn.py``.
+
     Args:
         in_channels (Sequence[int]): channels of each backbone output.
         in_strides (Sequence[int]): output stride of each backbone output (same length).
         levels (Sequence[int]): fine strides whose assignment is learned, finest first, each
-            twice the previous. Default: (4, 8).
-        num_proj (int): K, the projection dimension of eq. 1. Default: 48.
-        tau (float): softmax temperature of eq. 1. Default: 0.07.
+            twice the previous; checked here only: the head and the SLIC loss use the neck's
+            output (``.levels``, ``.assignments``), so the levels are set in the neck alone.
+        embed_dims (int): K, the projection dimension of eq. 1.
+        tau (float): softmax temperature of eq. 1.
         pair_channels (dict[int, tuple[int, int]], optional): (fine, coarse) channels of each
             level's pair when they differ from what ``in_channels``/``in_strides`` imply.
         init_cfg (dict, optional): mmengine init config.
@@ -60,9 +63,10 @@ class AssignmentNeck(BaseModule):
     def __init__(self,
                  in_channels: Sequence[int],
                  in_strides: Sequence[int],
-                 levels: Sequence[int] = (4, 8),
-                 num_proj: int = 48,
-                 tau: float = 0.07,
+                 *,
+                 levels: Sequence[int],
+                 embed_dims: int,
+                 tau: float,
                  pair_channels: Optional[Dict[int, Tuple[int, int]]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -70,11 +74,6 @@ class AssignmentNeck(BaseModule):
         if len(in_channels) != len(in_strides):
             raise ValueError(f'AssignmentNeck: in_channels {in_channels} and in_strides '
                              f'{in_strides} must have the same length')
-        if not isinstance(num_proj, int) or num_proj <= 0:
-            raise ValueError(f'AssignmentNeck: num_proj (K) must be a positive int, got '
-                             f'{num_proj!r}')
-        if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
-            raise ValueError(f'AssignmentNeck: tau must be a positive number, got {tau!r}')
         levels = [int(s) for s in levels]
         if not levels:
             raise ValueError('AssignmentNeck: at least one assignment level is required')
@@ -85,8 +84,6 @@ class AssignmentNeck(BaseModule):
         self.in_channels = in_channels
         self.in_strides = in_strides
         self.levels = tuple(levels)
-        self.num_proj = num_proj
-        self.tau = float(tau)
         self.pair_index: Dict[int, Tuple[int, int]] = {}
         self.assigners = nn.ModuleList()
         for s in levels:
@@ -97,7 +94,10 @@ class AssignmentNeck(BaseModule):
             fi, ci = in_strides.index(s), in_strides.index(2 * s)
             self.pair_index[s] = (fi, ci)
             cf, cc = pair_channels.get(s, (in_channels[fi], in_channels[ci]))
-            self.assigners.append(SuperpixelAssignment(cf, cc, num_proj, self.tau))
+            # SuperpixelAssignment checks K and tau (ValueError naming them)
+            self.assigners.append(SuperpixelAssignment(cf, cc, embed_dims=embed_dims, tau=tau))
+        self.embed_dims = embed_dims
+        self.tau = float(tau)
 
     def _pair(self, inputs: Sequence[Tensor], level: int) -> Tuple[Tensor, Tensor]:
         pairs = getattr(inputs, 'pairs', None)

@@ -58,23 +58,18 @@ class SpixEncoderDecoder(EncoderDecoder):
       16, what the configs' ``test_cfg.size_divisor=16`` gives anyway); only a batch padded
       further (images of different sizes in one batch) loses the seeds beyond that grid.
 
-    Also checks at build time that the neck's assignment levels equal the head's and that slide
-    windows cover the image (ValueError). For test-time augmentation use
-    :class:`SpixSegTTAModel`. Models whose decode head has no ``predict_superpixels`` behave
-    exactly as ``EncoderDecoder``.
+    Also checks at build time that a head with superpixels has an assignment neck and that slide
+    windows cover the image (ValueError); the assignment levels are the neck's alone (the head
+    reads them from the neck's output). For test-time augmentation use :class:`SpixSegTTAModel`.
+    Models whose decode head has no ``predict_superpixels`` behave exactly as ``EncoderDecoder``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        head_levels = getattr(self.decode_head, 'levels', None)
-        neck_levels = getattr(self.neck, 'levels', None) if self.with_neck else None
-        if head_levels is not None:
-            if neck_levels is None:
-                raise ValueError(f'{type(self.decode_head).__name__} needs an AssignmentNeck '
-                                 '(model.neck) computing its assignment levels')
-            if tuple(neck_levels) != tuple(head_levels):
-                raise ValueError(f'assignment levels of the neck {tuple(neck_levels)} do not '
-                                 f'match those of the decode head {tuple(head_levels)}')
+        neck = self.neck if self.with_neck else None
+        if self.with_superpixels and getattr(neck, 'levels', None) is None:
+            raise ValueError(f'{type(self.decode_head).__name__} needs an AssignmentNeck '
+                             '(model.neck) computing its assignments')
         test_cfg = self.test_cfg or {}
         if test_cfg.get('mode') == 'slide':
             crop, stride = test_cfg.get('crop_size'), test_cfg.get('stride')
@@ -104,7 +99,7 @@ class SpixEncoderDecoder(EncoderDecoder):
         seg_logits = self.decode_head.predict(x, batch_img_metas, self.test_cfg)
         if not self.with_superpixels:
             return SpixInference(seg_logits)
-        spix = self.decode_head.predict_superpixels(x, batch_img_metas)
+        spix = self.decode_head.predict_superpixels(x, seg_logits.shape[-2:])
         return SpixInference(seg_logits, spix, [a.detach() for a in x.assignments], tuple(x.levels))
 
     def whole_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:

@@ -35,8 +35,11 @@ class SuperpixelAssignment(nn.Module):
     Args:
         fine_channels (int): Channels ``Cf`` of the fine features.
         coarse_channels (int): Channels ``Cc`` of the coarse features.
-        embed_dims (int): Projection dimension ``K``. Default: 48 (paper).
-        tau (float): Softmax temperature. Default: 0.07 (paper).
+        embed_dims (int): Projection dimension ``K`` (required keyword; the
+            paper's 48 is set in ``configs/_base_/models/hcfcn.py`` and reaches
+            this module through :class:`AssignmentNeck`).
+        tau (float): Softmax temperature (required keyword; the paper's 0.07,
+            set there too).
         bias (bool): Whether the 1x1 projections have a bias. The paper's
             projections are plain matrices. Default: False.
         norm_eps (float): ``eps`` of the L2 normalisation (a zero feature
@@ -48,8 +51,9 @@ class SuperpixelAssignment(nn.Module):
     def __init__(self,
                  fine_channels: int,
                  coarse_channels: int,
-                 embed_dims: int = 48,
-                 tau: float = 0.07,
+                 *,
+                 embed_dims: int,
+                 tau: float,
                  bias: bool = False,
                  norm_eps: float = 1e-12,
                  backend: str = 'auto'):
