@@ -1,14 +1,15 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Shared pytest fixtures: repository paths, the generated data set and real CamVid."""
-import os
+"""Shared pytest fixtures: repository paths, the generated data set and real CamVid, generated
+images, the kernel block sizes of the superpixel ops. Helpers (functions, constants) are in
+tests/utils.py."""
 import os.path as osp
-import subprocess
-import sys
+import shutil
 
+import cv2
 import pytest
+import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CAMVID_ROOT = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data', 'camvid'))
+from tests.utils import CAMVID_ROOT, REPO_ROOT, TEST_IMAGE_SIZE, generated_image
 
 
 @pytest.fixture(scope='session')
@@ -33,42 +34,41 @@ def synthetic_root(tmp_path_factory):
     return make_synthetic_dataset(root, num_train=8, num_val=4, size=(64, 64), seed=0)
 
 
-# The demo config trained for a few iterations on the generated data set (resume / kill tests)
-DEMO_CFG = 'configs/demo/hcfcn_r34_synthetic_coarse.py'
+@pytest.fixture
+def synthetic_copy(tmp_path, synthetic_root):
+    """A writable copy of the generated data set (5 classes, 64x64)."""
+    root = str(tmp_path / 'data')
+    shutil.copytree(synthetic_root, root)
+    return root
 
 
-def demo_train_options(root, iters):
-    """``--cfg-options`` of a short deterministic CPU run of ``DEMO_CFG`` on ``root``.
-
-    Args:
-        root (str): The generated data set (``synthetic_root``).
-        iters (int): Training iterations (checkpoint every 2).
-
-    Returns:
-        list[str]: ``key=value`` overrides.
-    """
-    opts = [f'{k}_dataloader.dataset.data_root={root}' for k in ('train', 'val', 'test')]
-    return opts + [
-        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-        'train_dataloader.batch_size=2', f'train_cfg.max_iters={iters}',
-        'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
-        'model.data_preprocessor.size=(64,64)', 'randomness.seed=3', 'randomness.deterministic=True'
-    ]
+@pytest.fixture(scope='module')
+def images(tmp_path_factory):
+    """A folder with two generated images: a.png (100x76) and b.png (64x48)."""
+    H, W = TEST_IMAGE_SIZE
+    folder = tmp_path_factory.mktemp('images')
+    cv2.imwrite(str(folder / 'a.png'), generated_image(H, W, 0))
+    cv2.imwrite(str(folder / 'b.png'), generated_image(48, 64, 1))
+    return str(folder)
 
 
-def run_tool(args, cwd=REPO_ROOT, timeout=900, env=None):
-    """Run a repository tool with this interpreter; fail with its output if it fails."""
-    full_env = dict(os.environ)
-    full_env.setdefault('OMP_NUM_THREADS', '2')
-    full_env['PYTHON'] = sys.executable
-    full_env['PYTHONPATH'] = REPO_ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
-    if env:
-        full_env.update(env)
-    cmd = args if args[0] in ('bash', ) else [sys.executable] + list(args)
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise AssertionError(f'command {cmd} failed with code {proc.returncode}\n'
-                             f'--- stdout ---\n{proc.stdout[-6000:]}\n'
-                             f'--- stderr ---\n{proc.stderr[-6000:]}')
-    return proc
+@pytest.fixture(params=['default', 'tiny'])
+def block_size(request, monkeypatch):
+    """Run with the default block size and with one-row blocks (exercises
+    the halo handling between blocks)."""
+    from mmseg_spixreg.ops import torch_kernels
+    if request.param == 'tiny':
+        monkeypatch.setattr(torch_kernels, 'CPU_BLOCK_NUMEL', 1)
+        monkeypatch.setattr(torch_kernels, 'DEVICE_BLOCK_NUMEL', 1)
+    return request.param
+
+
+@pytest.fixture(scope='module')
+def single_thread():
+    """Small tensors: one thread beats a thread pool, and is stable on a shared CPU (two threads
+    on two busy cores made a training loop 20x slower). Model tests use it for their whole
+    module: ``pytestmark = pytest.mark.usefixtures('single_thread')``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

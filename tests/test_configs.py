@@ -9,9 +9,9 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_spixreg.models  # noqa: F401
+from tests.utils import REPO_ROOT
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG_DIR = osp.join(REPO, 'configs')
+CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 # every config of the repository except the _base_ fragments (top level and sub-folders)
 NAMES = sorted(
     osp.relpath(p, CONFIG_DIR)
@@ -24,7 +24,7 @@ PAPER = [(m, d, lab) for m in METHODS for d in ('cityscapes', 'suim') for lab in
 
 def load(name):
     init_default_scope('mmseg')
-    return Config.fromfile(osp.join(REPO, 'configs', name))
+    return Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
 
 
 def test_paper_configs_exist():
@@ -110,7 +110,7 @@ def test_slic_only_config():
 def test_coarse_configs_finetune_on_coarse_val_labels(config, coarse_dir):
     """Coarse-label configs: --finetune adds the val images with COARSE labels, fine for testing."""
     from mmseg_spixreg.utils.experiment import merge_dataset_cfg
-    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
     val = cfg.val_dataloader.dataset
     ft_val = merge_dataset_cfg(val, cfg.finetune_val_dataset)
     assert ft_val['data_prefix']['seg_map_path'] == coarse_dir

@@ -19,11 +19,11 @@ import torch
 from mmseg_spixreg.evaluation import (asa_from_assignments, asa_from_assignments_counts,
                                       boundary_recall, boundary_recall_counts)
 from mmseg_spixreg.models.losses import SLICLoss
+from tests.utils import CAMVID_ROOT, REPO_ROOT
 
-CAMVID = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'camvid')
 needs_camvid = pytest.mark.skipif(
-    not osp.isdir(osp.join(CAMVID, 'val')),
-    reason=f'real CamVid data not found at {osp.normpath(CAMVID)}')
+    not osp.isdir(osp.join(CAMVID_ROOT, 'val')),
+    reason=f'real CamVid data not found at {CAMVID_ROOT}')
 CAMVID_NAMES = ['0016E5_07959.png', '0016E5_08085.png', '0016E5_08157.png']
 
 
@@ -131,7 +131,7 @@ def t(a):
 
 
 def camvid_rgb_crop(name, y0, x0, h, w):
-    bgr = cv2.imread(osp.join(CAMVID, 'val', name), cv2.IMREAD_COLOR)
+    bgr = cv2.imread(osp.join(CAMVID_ROOT, 'val', name), cv2.IMREAD_COLOR)
     assert bgr is not None, name
     return bgr[y0:y0 + h, x0:x0 + w, ::-1].transpose(2, 0, 1).astype(np.float64)
 
@@ -308,7 +308,7 @@ def test_asa_eq8_8x8_by_hand():
 @pytest.mark.parametrize('name, ignore_band', [(CAMVID_NAMES[0], False), (CAMVID_NAMES[1], True),
                                                (CAMVID_NAMES[2], False)])
 def test_asa_eq8_matches_literal_on_camvid_labels(name, ignore_band):
-    gt = cv2.imread(osp.join(CAMVID, 'valannot', name), cv2.IMREAD_UNCHANGED)
+    gt = cv2.imread(osp.join(CAMVID_ROOT, 'valannot', name), cv2.IMREAD_UNCHANGED)
     assert gt is not None, name
     gt = gt[200:230, 100:145].astype(np.int64)  # 30x45: padded to the 32x48 grid
     gt[gt == 11] = 255
@@ -345,9 +345,8 @@ def test_model_attaches_assignments_and_metric_computes_eq8():
     from mmseg.registry import METRICS, MODELS
     from mmseg.structures import SegDataSample
 
-    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
     init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(repo, 'configs', 'hcfcn_r34_cityscapes_fine.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'hcfcn_r34_cityscapes_fine.py'))
     cfg.model.backbone.init_cfg = None
     cfg.model.backbone.base_channels = 16
     cfg.model.neck.in_channels = [16, 32, 64]

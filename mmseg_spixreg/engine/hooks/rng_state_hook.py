@@ -16,8 +16,8 @@ class RNGStateHook(Hook):
     right before the first resumed training iteration (after mmengine has skipped the already
     trained batches of the dataloader). With ``randomness=dict(seed=..., deterministic=True)`` and
     ``num_workers=0``, an interrupted + resumed CPU run then ends with the same weights as an
-    uninterrupted one (tests/test_reliability.py). The data pipeline's numpy randomness needs no
-    restoring there: the skipped batches replay it in the main process. With dataloader worker
+    uninterrupted one (tests/test_tools/test_train.py). The data pipeline's numpy randomness needs
+    no restoring there: the skipped batches replay it in the main process. With dataloader worker
     processes the augmentation streams depend on the worker seeding and are not reproduced.
 
     On a GPU machine mmengine's resume loads the checkpoint with ``map_location`` on the GPU, so

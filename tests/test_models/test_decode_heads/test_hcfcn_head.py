@@ -1,0 +1,44 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
+"""HCFCNHead (issue 4): convs before the classifier, the L_SLIC-only mode, its errors.
+
+The head inside the configs' models, random initialisation, on CPU, small inputs.
+"""
+
+import pytest
+import torch
+from mmseg.registry import MODELS
+
+import mmseg_spixreg.models  # noqa: F401  (registers the models)
+from tests.utils import build_model, make_batch, model_cfg, train_losses
+
+# small tensors: one thread (fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures('single_thread')
+
+
+def test_head_with_convs_before_the_classifier():
+    model = build_model('hcfcn_r34_cityscapes_fine.py', **{
+        'model.decode_head.num_convs': 2,
+        'model.decode_head.channels': 96
+    })
+    assert len(model.decode_head.convs) == 2 and model.decode_head.conv_seg.in_channels == 96
+    losses, total = train_losses(model, make_batch())
+    assert torch.isfinite(total) and 'decode.loss_slic' in losses
+    with pytest.raises(ValueError, match='channels must equal in_channels'):
+        MODELS.build(
+            model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.channels': 96}))
+
+
+def test_slic_only_mode_needs_no_labels():
+    model = build_model('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.supervised': False})
+    losses, total = train_losses(model, make_batch(labels=False))
+    assert set(losses) == {'decode.loss_slic'} and torch.isfinite(total)
+    with pytest.raises(ValueError, match='supervised=False'):
+        MODELS.build(
+            model_cfg('hcfcn16_r34_cityscapes_fine.py', **{'model.decode_head.supervised': False}))
+
+
+def test_slic_loss_without_slic_image_is_a_clear_error():
+    model = build_model('hcfcn_r34_cityscapes_fine.py',
+                        **{'model.data_preprocessor.type': 'SegDataPreProcessor'})
+    with pytest.raises(ValueError, match='SpixSegDataPreProcessor'):
+        train_losses(model, make_batch())
