@@ -46,8 +46,8 @@ try:
 except ImportError as e:
     print(\"no scipy:\", e)
 "'
-step tests 120 python3 -m pytest -q -rs -p no:cacheprovider tests/test_ops_triton.py \
-    tests/test_ops.py tests/test_inference.py -k cuda
+step tests 120 python3 -m pytest -q -rs -p no:cacheprovider tests/test_ops/test_triton_kernels.py \
+    tests/test_ops/test_superpixel.py tests/test_apis/test_inference.py tests/test_engine -k cuda
 step bench_ops 90 python3 benchmarks/bench_ops.py --device cuda --repeats 5
 step bench_model 100 python3 benchmarks/bench_model.py --device cuda --train-size 512 512 \
     --batch 8 --repeat 5

@@ -1,6 +1,6 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Missing data (mmseg_spixreg.datasets.missing_data): every data set config on a machine without
-its data names what is missing and the README command that makes it."""
+its data names what is missing and the docs/data.md command that makes it."""
 import copy
 import os
 import os.path as osp
@@ -23,14 +23,15 @@ DATASET_CONFIGS = [
 ]
 
 
-def _readme_data_section():
-    text = open(osp.join(REPO_ROOT, 'README.md')).read()
-    section = text.split('\n## Data\n', 1)[1].split('\n## ', 1)[0]
+def _data_doc():
+    """docs/data.md's converter section, whitespace-normalised (the commands the errors cite)."""
+    text = open(osp.join(REPO_ROOT, 'docs', 'data.md')).read()
+    section = text.split('\n## Data sets and converters\n', 1)[1].split('\n## ', 1)[0]
     return ' '.join(section.split())
 
 
 def _expected_steps(name, split):
-    """The instructions each data set's error must give (as README's Data section has them)."""
+    """The instructions each data set's error must give (as docs/data.md has them)."""
     coarse_train = split == 'train' and name.endswith('coarse')
     if name.startswith('camvid'):
         if coarse_train:
@@ -58,7 +59,7 @@ def test_missing_data_names_what_is_missing_and_the_converter(name, tmp_path, mo
     """Every data set, train / val / test dataloader, on a machine without the data."""
     monkeypatch.chdir(tmp_path)  # the configs' relative paths point at nothing here
     cfg = Config.fromfile(osp.join(DATASET_CFG_DIR, f'{name}.py'))
-    readme = _readme_data_section()
+    doc = _data_doc()
     for split in ('train', 'val', 'test'):
         with pytest.raises(FileNotFoundError) as err:
             build_dataset(cfg[f'{split}_dataloader'].dataset)
@@ -69,7 +70,7 @@ def test_missing_data_names_what_is_missing_and_the_converter(name, tmp_path, mo
         assert str(tmp_path) in msg
         for step in _expected_steps(name, split):
             assert step in msg, (split, msg)
-            assert step in readme, f'README Data section lacks {step!r}'
+            assert step in doc, f'docs/data.md lacks {step!r}'
         if len(_expected_steps(name, split)) == 2:  # steps in the order they must run
             first, second = _expected_steps(name, split)
             assert msg.index(first) < msg.index(second)

@@ -41,7 +41,7 @@ def test_rng_state_hook_rejects_what_is_no_generator_state():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device on this machine')
-def test_rng_state_hook_restores_a_state_mapped_to_the_gpu():
+def test_rng_state_hook_restores_a_state_mapped_to_cuda():
     """--resume on a GPU: mmengine maps the checkpoint to CUDA; torch only takes CPU states
     (before the fix: 'RNG state must be a torch.ByteTensor', seen on an H100)."""
     expected, drawn = _rng_hook_roundtrip('cuda')
