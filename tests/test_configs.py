@@ -2,6 +2,7 @@
 """Every config in configs/ loads and its model builds; the paper's hyper-parameters are set."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
@@ -72,13 +73,17 @@ def test_paper_hyper_parameters(method, ds, lab):
     assert cfg.default_hooks.checkpoint.save_best == 'aAcc'
     seg_map = cfg.train_dataloader.dataset.data_prefix.seg_map_path
     assert ('oarse' in seg_map) == (lab == 'coarse')
+    assert cfg.train_dataloader.batch_size == 8  # the dataset bases' (assumption, design.md)
     if method == 'fcn16':
         assert m.decode_head.type == 'FCNHead' and 'neck' not in m
+        assert cfg.tta_model.type == 'SegTTAModel'
         return
     assert m.type == 'SpixEncoderDecoder'
     assert m.data_preprocessor.type == 'SpixSegDataPreProcessor'
-    assert m.neck.num_proj == 48 and m.neck.tau == 0.07
-    assert tuple(m.neck.levels) == tuple(m.decode_head.levels) == (4, 8)
+    assert cfg.tta_model.type == 'SpixSegTTAModel'
+    assert m.neck.embed_dims == 48 and m.neck.tau == 0.07
+    # the levels are the neck's alone: the head reads them from the neck's output
+    assert tuple(m.neck.levels) == (4, 8) and 'levels' not in m.decode_head
     lam = m.decode_head.loss_slic.loss_weight
     assert m.decode_head.loss_slic.m == 0.0
     if method == 'hcfcn16':
@@ -120,3 +125,53 @@ def test_coarse_configs_finetune_on_coarse_val_labels(config, coarse_dir):
         osp.normpath(osp.join(val.data_root, val.data_prefix.img_path))
     assert ft_val['type'] == val.type and ft_val['pipeline'] == val.pipeline
     assert ft_val.get('ann_file') == val.get('ann_file')
+
+
+# the paper's fixed values of HCFCN: their one home
+PAPER_VALUES_HOME = '_base_/models/hcfcn.py'
+
+
+def _config_code(name):
+    """The config's code without its comments."""
+    with open(osp.join(CONFIG_DIR, name)) as f:
+        return '\n'.join(line.split('#')[0] for line in f)
+
+
+def test_paper_values_have_one_home():
+    """levels (4, 8), K = 48, tau = 0.07 and m = 0 are stated in _base_/models/hcfcn.py only;
+    every HCFCN config builds its neck and SLIC loss from it."""
+    home = load(PAPER_VALUES_HOME)
+    assert home.assignment_neck == dict(
+        type='AssignmentNeck', levels=(4, 8), embed_dims=48, tau=0.07)
+    assert home.slic_loss == dict(type='SLICLoss', m=0.0)
+    others = [
+        osp.relpath(p, CONFIG_DIR)
+        for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+    ]
+    for name in others:
+        if name == PAPER_VALUES_HOME:
+            continue
+        code = _config_code(name)
+        for key in (r'\blevels\s*=', r'\bembed_dims\s*=', r'\bnum_proj\b', r'\btau\s*=',
+                    r'\bm\s*='):
+            assert not re.search(key, code), \
+                f'{name} sets {key!r} (its home is {PAPER_VALUES_HOME})'
+    for name in NAMES:
+        cfg = load(name)
+        if cfg.get('model', {}).get('neck', {}).get('type') == 'AssignmentNeck':
+            assert cfg.model.neck.levels == (4, 8) and cfg.model.neck.embed_dims == 48
+            assert cfg.model.neck.tau == 0.07 and cfg.model.decode_head.loss_slic.m == 0.0
+
+
+def test_leaf_configs_state_only_what_differs():
+    """No leaf config repeats the batch size or the TTA model of its bases, and only the
+    DeepLabV3 swap restates a whole decode head (_delete_: HCFCNHead replaces mmseg's ASPPHead,
+    whose arguments it does not take)."""
+    for name in NAMES:
+        code = _config_code(name)
+        if not name.startswith('camvid_'):  # CamVid: own data + schedule files (batch 4 / 8)
+            assert 'batch_size' not in code, name
+        if name != 'hcfcn-deeplabv3_r50-d16_cityscapes_fine.py':
+            assert '_delete_' not in code, name
+            if not name.startswith('camvid_cpu/'):  # camvid_cpu/hcfcn16 restates the base's
+                assert 'tta_model' not in code, name

@@ -210,20 +210,20 @@ def test_slic_loss_with_empty_superpixels_and_no_valid_pixel():
 
 @pytest.mark.parametrize('changes, match', [
     ({
-        'model.neck.num_proj': 0
-    }, r'num_proj \(K\) must be a positive int, got 0'),
+        'model.neck.embed_dims': 0
+    }, r'embed_dims \(K\) must be a positive int, got 0'),
     ({
-        'model.neck.num_proj': -48
-    }, r'num_proj \(K\) must be a positive int, got -48'),
+        'model.neck.embed_dims': -48
+    }, r'embed_dims \(K\) must be a positive int, got -48'),
     ({
         'model.neck.tau': 0.0
-    }, 'tau must be a positive number, got 0.0'),
+    }, 'tau must be a positive finite number, got 0.0'),
     ({
         'model.neck.tau': -0.07
-    }, 'tau must be a positive number, got -0.07'),
+    }, 'tau must be a positive finite number, got -0.07'),
     ({
         'model.neck.tau': float('nan')
-    }, 'tau must be a positive number, got nan'),
+    }, 'tau must be a positive finite number, got nan'),
     ({
         'model.decode_head.loss_slic.loss_weight': -0.075
     }, r'loss_weight \(lambda\) must be >= 0, got -0.075'),
@@ -231,19 +231,14 @@ def test_slic_loss_with_empty_superpixels_and_no_valid_pixel():
         'model.decode_head.loss_slic.m': -1.0
     }, 'm must be >= 0, got -1.0'),
     ({
-        'model.neck.levels': (8, 16),
-        'model.decode_head.levels': (8, 16)
+        'model.neck.levels': (8, 16)
     }, 'unknown assignment level 16'),
     ({
-        'model.neck.levels': (2, 4),
-        'model.decode_head.levels': (2, 4)
+        'model.neck.levels': (2, 4)
     }, 'unknown assignment level 2'),
     ({
-        'model.neck.levels': (8, )
-    }, r'levels of the neck \(8,\) do not match those of the decode head \(4, 8\)'),
-    ({
-        'model.decode_head.levels': (4, 16)
-    }, 'consecutive powers of two'),
+        'model.neck.levels': (4, 16)
+    }, 'consecutive strides'),
 ])
 def test_bad_config_values_raise_at_build_time(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -252,6 +247,8 @@ def test_bad_config_values_raise_at_build_time(changes, match):
 
 def test_good_config_still_builds():
     model = MODELS.build(demo_model_cfg())
-    assert model.neck.levels == model.decode_head.levels == (4, 8)
+    # the levels are the neck's alone; the head reads them from the neck's output
+    assert model.neck.levels == (4, 8) and not hasattr(model.decode_head, 'levels')
     assert model.decode_head.loss_slic.loss_weight == pytest.approx(0.075)
-    assert model.neck.num_proj == 48 and model.neck.tau == pytest.approx(0.07)
+    assert model.neck.embed_dims == 48 and model.neck.tau == pytest.approx(0.07)
+    assert model.decode_head.loss_slic.m == 0.0

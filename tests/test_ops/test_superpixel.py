@@ -296,6 +296,8 @@ def test_hard_superpixels_matches_loop_reference():
 _C = torch.randn(2, 3, 4, 5)
 _A = torch.rand(2, 9, 8, 10)
 _F = torch.randn(2, 3, 8, 10)
+# the paper's K and tau (SuperpixelAssignment has no defaults for them)
+K_TAU = dict(embed_dims=48, tau=0.07)
 BAD_INPUTS = {
     'up-odd-fine': (lambda: superpixel_upsample(_C, torch.rand(2, 9, 7, 10)), 'even'),
     'up-8-channels': (lambda: superpixel_upsample(_C, torch.rand(2, 8, 8, 10)), '9 channels'),
@@ -317,16 +319,17 @@ BAD_INPUTS = {
     'q-x-size': (lambda: superpixel_reconstruct(_F[..., :8], [_A]), 'equal the fine grid'),
     'hard-odd-level': (lambda: hard_superpixels([_A, torch.rand(2, 9, 4, 5)]), 'even'),
     'corr-channels': (lambda: neighbour_correlation(_F, _C[:, :2]), 'channels'),
-    'module-k': (lambda: SuperpixelAssignment(3, 3, embed_dims=0), 'embed_dims'),
-    'module-tau-0': (lambda: SuperpixelAssignment(3, 3, tau=0.0), 'tau'),
-    'module-tau-neg': (lambda: SuperpixelAssignment(3, 3, tau=-1), 'tau'),
-    'module-channels': (lambda: SuperpixelAssignment(0, 3), 'fine_channels'),
-    'module-no-pair': (lambda: SuperpixelAssignment(3, 3)
+    'module-k': (lambda: SuperpixelAssignment(3, 3, embed_dims=0, tau=0.07), 'embed_dims'),
+    'module-tau-0': (lambda: SuperpixelAssignment(3, 3, embed_dims=48, tau=0.0), 'tau'),
+    'module-tau-neg': (lambda: SuperpixelAssignment(3, 3, embed_dims=48, tau=-1), 'tau'),
+    'module-channels': (lambda: SuperpixelAssignment(0, 3, **K_TAU), 'fine_channels'),
+    'module-no-pair': (lambda: SuperpixelAssignment(3, 3, **K_TAU)
                        (_F, torch.randn(2, 3, 4, 4)), 'does not pair'),
-    'module-in-channels': (lambda: SuperpixelAssignment(3, 3)(_F[:, :2], _C), '3 channels'),
-    'module-odd': (lambda: SuperpixelAssignment(3, 3)(_F[:, :, :7], _C), 'even'),
-    'module-batch': (lambda: SuperpixelAssignment(3, 3)(_F, _C[:1]), 'batch'),
-    'module-long': (lambda: SuperpixelAssignment(3, 3)(_F.long(), _C), 'floating'),
+    'module-in-channels': (lambda: SuperpixelAssignment(3, 3, **K_TAU)
+                           (_F[:, :2], _C), '3 channels'),
+    'module-odd': (lambda: SuperpixelAssignment(3, 3, **K_TAU)(_F[:, :, :7], _C), 'even'),
+    'module-batch': (lambda: SuperpixelAssignment(3, 3, **K_TAU)(_F, _C[:1]), 'batch'),
+    'module-long': (lambda: SuperpixelAssignment(3, 3, **K_TAU)(_F.long(), _C), 'floating'),
 }
 
 
@@ -359,7 +362,7 @@ def test_dtype_promotion_and_non_contiguous_inputs():
 
 def test_autocast_bf16_cpu_finite():
     torch.manual_seed(15)
-    module = SuperpixelAssignment(8, 8, tau=0.07)
+    module = SuperpixelAssignment(8, 8, embed_dims=48, tau=0.07)
     fine = torch.randn(2, 8, 16, 16) * 50
     coarse = torch.randn(2, 8, 8, 8) * 50
     x = torch.randn(2, 4, 16, 16, requires_grad=True)
@@ -376,7 +379,7 @@ def test_autocast_bf16_cpu_finite():
     assert torch.isfinite(x.grad).all()
     assert torch.isfinite(module.fine_proj.weight.grad).all()
     # tiny tau: logits of +-1000 must not overflow the softmax
-    sharp = SuperpixelAssignment(8, 8, tau=1e-3)
+    sharp = SuperpixelAssignment(8, 8, embed_dims=48, tau=1e-3)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         assert torch.isfinite(sharp(fine, coarse)).all()
 
@@ -418,7 +421,7 @@ def test_cuda_matches_cpu():
 @requires_cuda
 def test_cuda_autocast_fp16_finite():
     torch.manual_seed(18)
-    module = SuperpixelAssignment(8, 8).cuda()
+    module = SuperpixelAssignment(8, 8, **K_TAU).cuda()
     fine = torch.randn(2, 8, 32, 32, device='cuda') * 100
     coarse = torch.randn(2, 8, 16, 16, device='cuda') * 100
     x = torch.randn(2, 4, 32, 32, device='cuda', requires_grad=True)

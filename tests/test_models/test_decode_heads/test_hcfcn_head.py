@@ -42,3 +42,23 @@ def test_slic_loss_without_slic_image_is_a_clear_error():
                         **{'model.data_preprocessor.type': 'SegDataPreProcessor'})
     with pytest.raises(ValueError, match='SpixSegDataPreProcessor'):
         train_losses(model, make_batch())
+
+
+def test_coarse_logits_upsampled_through_the_necks_levels():
+    """forward = upsample_logits(coarse_logits): the classifier on the stride-16 feature, then
+    the neck's assignments coarsest first; predict_superpixels resizes to the size it is given
+    (the segmentor passes the size of the predicted logits)."""
+    model = build_model('hcfcn_r34_cityscapes_fine.py').eval()
+    head = model.decode_head
+    with torch.no_grad():
+        feats = model.neck(model.backbone(torch.randn(2, 3, 64, 48)))
+        coarse = head.coarse_logits(feats)
+        assert coarse.shape == (2, 19, 4, 3)  # stride 2 * levels[-1] = 16
+        out = head(feats)
+        assert out.shape == (2, 19, 16, 12)  # stride levels[0] = 4
+        torch.testing.assert_close(
+            out, head.upsample_logits(coarse, feats.assignments, feats.fine_sizes))
+        spix = head.predict_superpixels(feats, (64, 48))
+    assert spix.shape == (2, 64, 48) and spix.dtype == torch.int64
+    assert int(spix.max()) < 4 * 3  # ids of the stride-16 seeds
+    assert not hasattr(head, 'stride16_logits')

@@ -82,9 +82,26 @@ def test_slic_loss_compares_full_resolution_pixels():
     # position term: m > 0 adds a positive amount for non-hard assignments
     assert SLICLoss(0.5, m=10.0)(image, [a4, a8], (8, 12)) > value
     with pytest.raises(ValueError, match='lambda'):
-        SLICLoss(-0.1)
+        SLICLoss(-0.1, m=0.0)
     with pytest.raises(ValueError, match='m must be'):
         SLICLoss(0.1, m=-1.0)
+
+
+def test_slic_loss_defaults_follow_mmseg():
+    """lambda defaults to 1.0 as every mmseg loss (the configs set the per-data-set lambda);
+    m has no default (its paper value 0 lives in configs/_base_/models/hcfcn.py)."""
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 32, 48) * 255
+    a4, a8 = _random_assignment(2, 8, 12), _random_assignment(2, 4, 6)
+    loss = SLICLoss(m=0.0)
+    assert loss.loss_weight == 1.0 and loss.m == 0.0 and loss.loss_name == 'loss_slic'
+    value = loss(image, [a4, a8], (8, 12))
+    assert value.item() == pytest.approx(
+        SLICLoss(0.075, m=0.0)(image, [a4, a8], (8, 12)).item() / 0.075, rel=1e-5)
+    with pytest.raises(TypeError, match="required keyword-only argument: 'm'"):
+        SLICLoss()
+    with pytest.raises(TypeError):
+        SLICLoss(1.0, 0.0)  # m is keyword-only
     with pytest.raises(ValueError, match='integer stride'):
         loss(image, [a4, a8], (7, 12))
     with pytest.raises(ValueError, match='valid mask'):

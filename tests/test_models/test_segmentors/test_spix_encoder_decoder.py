@@ -33,14 +33,11 @@ pytestmark = pytest.mark.usefixtures('single_thread')
         'model.decode_head.loss_slic.m': -1.0
     }, 'm must be'),
     ({
-        'model.neck.levels': (8, )
-    }, 'do not match'),
+        'model.neck.levels': (4, 16)
+    }, 'consecutive strides'),
     ({
-        'model.decode_head.levels': (4, 16)
-    }, 'consecutive powers of two'),
-    ({
-        'model.neck.num_proj': 0
-    }, 'num_proj'),
+        'model.neck.embed_dims': 0
+    }, 'embed_dims'),
     ({
         'model.neck.tau': 0
     }, 'tau'),
@@ -48,6 +45,28 @@ pytestmark = pytest.mark.usefixtures('single_thread')
 def test_config_validation(changes, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(model_cfg('hcfcn_r34_cityscapes_fine.py', **changes))
+
+
+def test_head_levels_moved_to_the_neck():
+    """The levels are set in the neck alone: an old config's decode_head.levels is a clear
+    TypeError, and the head follows whatever levels the neck computes (one level: A(8) only,
+    stride-16 logits upsampled to stride 8)."""
+    with pytest.raises(TypeError, match='`levels` is no longer a head argument.*model.neck.levels'):
+        MODELS.build(
+            model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.levels': (4, 8)}))
+    model = build_model('hcfcn_r34_cityscapes_fine.py', **{'model.neck.levels': (8, )})
+    assert model.neck.levels == (8, ) and not hasattr(model.decode_head, 'levels')
+    feats = model.neck(model.backbone(torch.randn(1, 3, 64, 48)))
+    assert feats.levels == (8, ) and model.decode_head(feats).shape == (1, 19, 8, 6)
+    losses, total = train_losses(model, make_batch())
+    assert {'decode.loss_ce', 'decode.loss_slic'} <= set(losses) and torch.isfinite(total)
+
+
+def test_superpixel_head_without_neck_fails_at_build_time():
+    cfg = model_cfg('hcfcn_r34_cityscapes_fine.py')
+    cfg.pop('neck')
+    with pytest.raises(ValueError, match='needs an AssignmentNeck'):
+        MODELS.build(cfg)
 
 
 # ----------------------------------------------------------------------------------------------

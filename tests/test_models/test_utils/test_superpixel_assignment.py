@@ -1,6 +1,6 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SuperpixelAssignment (eq. 1) against the pixel-by-pixel loop reference (tests/utils.py),
-its defaults and gradients.
+its required K / tau and gradients.
 """
 
 import pytest
@@ -28,8 +28,14 @@ def test_assignment_matches_loop_reference(size, block_size):
     torch.testing.assert_close(assign.sum(1), torch.ones(2, H, W, dtype=torch.float64))
 
 
-def test_assignment_defaults_and_gradients():
-    module = SuperpixelAssignment(4, 6)
+def test_assignment_k_and_tau_are_required_and_gradients():
+    # no paper defaults in the module: K and tau come from the config (configs/_base_/models/
+    # hcfcn.py through the neck), as required keyword arguments
+    with pytest.raises(TypeError, match="required keyword-only arguments: 'embed_dims' and 'tau'"):
+        SuperpixelAssignment(4, 6)
+    with pytest.raises(TypeError):
+        SuperpixelAssignment(4, 6, 48, 0.07)  # keyword-only
+    module = SuperpixelAssignment(4, 6, embed_dims=48, tau=0.07)
     assert module.embed_dims == 48 and module.tau == pytest.approx(0.07)
     assert module.fine_proj.weight.shape == (48, 4, 1, 1)
     assert module.coarse_proj.weight.shape == (48, 6, 1, 1)
