@@ -4,4 +4,3 @@ model = dict(
     data_preprocessor=dict(size={{_base_.crop_size}}),
     backbone=dict(init_cfg=None),
     decode_head=dict(num_classes=11))
-tta_model = dict(type='SpixSegTTAModel')
