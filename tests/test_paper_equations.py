@@ -357,8 +357,9 @@ def test_model_attaches_assignments_and_metric_computes_eq8():
     image = torch.randint(0, 256, (3, 60, 76), generator=g, dtype=torch.uint8)
     gt = torch.randint(0, 19, (1, 120, 152), generator=g)
     gt[:, :10] = 255
-    outs = []
-    for flip in (False, True):
+
+    def view(flip):
+        """(inputs, data_samples) of the image as the network sees it, flipped or not."""
         sample = SegDataSample(gt_sem_seg=PixelData(data=gt.clone()))
         sample.set_metainfo(
             dict(
@@ -367,7 +368,12 @@ def test_model_attaches_assignments_and_metric_computes_eq8():
                 flip=flip,
                 flip_direction='horizontal',
                 img_path='x.png'))
-        batch = dict(inputs=[image.flip(-1) if flip else image], data_samples=[sample])
+        return [image.flip(-1) if flip else image], [sample]
+
+    views = [view(flip) for flip in (False, True)]
+    outs = []
+    for inputs, samples in views:
+        batch = dict(inputs=inputs, data_samples=samples)
         with torch.no_grad():
             outs.append(model.test_step(copy.deepcopy(batch))[0])
     for out, flip in zip(outs, (False, True)):
@@ -389,20 +395,10 @@ def test_model_attaches_assignments_and_metric_computes_eq8():
         assert res['ClsErr'] == pytest.approx(res['ASA'] - res['PixAcc'], abs=1e-3)
         assert {'SpixASA', 'SpixBR', 'BR', 'BR_paper'} <= set(res)
     tta = MODELS.build(dict(type='SpixSegTTAModel', module=model))
-    views = []
-    for flip in (False, True):
-        sample = SegDataSample(gt_sem_seg=PixelData(data=gt.clone()))
-        sample.set_metainfo(
-            dict(
-                img_shape=(60, 76),
-                ori_shape=(120, 152),
-                flip=flip,
-                flip_direction='horizontal',
-                img_path='x.png'))
-        views.append(([image.flip(-1) if flip else image], [sample]))
     with torch.no_grad():
         merged = tta.test_step(
-            dict(inputs=[v[0] for v in views], data_samples=[v[1] for v in views]))[0]
+            copy.deepcopy(dict(inputs=[v[0] for v in views],
+                               data_samples=[v[1] for v in views])))[0]
     # TTA keeps the first (un-flipped) view's assignments with their own geometry
     assert merged.pred_assignments.flip is False
     assert torch.equal(merged.pred_assignments.assignments[0],
