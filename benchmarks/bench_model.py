@@ -6,7 +6,7 @@ regularized vs unregularized HCFCN-16 on the same batch.
     python benchmarks/bench_model.py --device cuda --train-size 512 512 --batch 8
 
 Two lines are always printed, on every device: ``inference ratio HCFCN-16 / FCN-16 ...`` and
-``training-step ratio regularized / unregularized ...`` (issue 12's goals: <= 1.10 and <= 1.05).
+``training-step ratio regularized / unregularized ...`` (goals: <= 1.10 and <= 1.05).
 On CUDA the superpixel ops run the Triton kernels (``backend='auto'``).
 
 Models are built from the Cityscapes configs (19 classes) with random initialisation. On a

@@ -7,15 +7,15 @@ Usage::
     python benchmarks/bench_ops.py                      # CPU (and CUDA if any)
     python benchmarks/bench_ops.py --device cpu --repeats 5
     python benchmarks/bench_ops.py --batch 2 --size 128  # quick run
-    python benchmarks/bench_ops.py --device cuda        # + issue 12's sizes
+    python benchmarks/bench_ops.py --device cuda        # + the GPU table's sizes
 
 With ``--device cuda`` (or ``auto`` on a machine with a GPU) the CUDA run also
-covers the five sizes of issue 12's table (``CUDA_SIZES``: 4x16x256x256,
+covers the five sizes of the GPU table (docs/design.md) (``CUDA_SIZES``: 4x16x256x256,
 8x32x256x256, 8x5x512x512, 8x19x512x1024, 8x5x128x128) and ends with a summary
 table; ``--backend`` picks the kernels of ``ours`` (default ``auto``: the
 Triton kernels for CUDA tensors, the torch kernels on CPU).
 
-Workload (issue 3): ``B=8, C=32``, fine grid 256x256, two levels ``A4`` (B, 9,
+Workload: ``B=8, C=32``, fine grid 256x256, two levels ``A4`` (B, 9,
 256, 256) and ``A8`` (B, 9, 128, 128), random valid (masked softmax)
 assignments, gradients w.r.t. ``x``, ``A4`` and ``A8``. One iteration is
 ``q = q(x, [A4, A8]); q.backward(grad)`` with a fixed pre-allocated ``grad``.
@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from mmseg_spixreg.ops import superpixel_reconstruct, valid_seed_mask
 
 METHODS = ('unfold', 'ours')
-# (B, C, H, W) of issue 12's GPU table, measured in addition on CUDA.
+# (B, C, H, W) of the GPU table (docs/design.md), measured in addition on CUDA.
 CUDA_SIZES = ((4, 16, 256, 256), (8, 32, 256, 256), (8, 5, 512, 512), (8, 19, 512, 1024),
               (8, 5, 128, 128))
 BACKEND = 'auto'  # of ``ours``; set from --backend
@@ -341,7 +341,7 @@ def main():
     for device in devices:
         check_agreement(device)
         cases = [args]
-        if device.type == 'cuda':  # + the sizes of issue 12's table
+        if device.type == 'cuda':  # + the sizes of the GPU table
             own = (args.batch, args.channels, *_hw(args))
             cases += [
                 argparse.Namespace(**dict(vars(args), batch=b, channels=c, size=h, width=w))

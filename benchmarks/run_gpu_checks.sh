@@ -8,7 +8,7 @@
 # OUT_DIR/summary.txt (exit status, seconds):
 #   info        GPU, torch, triton versions
 #   tests       the CUDA cases of the test suite (Triton kernels compiled, DCNv2, inference)
-#   bench_ops   benchmarks/bench_ops.py --device cuda (issue 12's five sizes, ratios vs unfold)
+#   bench_ops   benchmarks/bench_ops.py --device cuda (the GPU table's five sizes, ratios vs unfold)
 #   bench_model benchmarks/bench_model.py --device cuda (inference and training-step ratios)
 #   campaign    tools/gpu_campaign.py (CamVid, 2 methods x 3 seeds) with the epochs that fit the
 #               time left; runs under /tmp, its logs, result.json files and results.md are

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Reliability (issue 7): mixed precision (fp16 / bf16 autocast) of the whole model on CPU.
+"""Reliability: mixed precision (fp16 / bf16 autocast) of the whole model on CPU.
 
 The regularized HCFCN-16 of the CamVid CPU reproduction on two real CamVid crops (112x160). The
 deformable convolution under autocast: tests/test_models/test_utils/test_deform_conv.py; the CPU

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Reliability (issue 7): odd input sizes, all-ignore batches, empty superpixels, bad configs.
+"""Reliability: odd input sizes, all-ignore batches, empty superpixels, bad configs.
 
 All on the `make demo` model (regularized HCFCN-16, configs/demo/hcfcn_r34_synthetic_coarse.py)
 with random initialisation, on CPU, on small inputs.

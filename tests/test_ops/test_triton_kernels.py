@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""The Triton kernel set (issue 12) against the loop references and the torch
+"""The Triton kernel set against the loop references and the torch
 kernel set: values and gradients.
 
 On CPU the kernels run through Triton's interpreter: the ``target`` fixture

@@ -1,6 +1,6 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """tools/dataset_converters: coarse labels (synthetic + real CamVid), SUIM, Cityscapes, and their
-error cases (issue 7)."""
+error cases."""
 import json
 import os
 import os.path as osp

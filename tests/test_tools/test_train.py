@@ -2,7 +2,7 @@
 """tools/train.py end to end on the demo config (regularized HCFCN-16) and generated data, CPU:
 
 * exact resume (2 iterations + --resume for 2 more == 4 uninterrupted iterations);
-* bad data: a label id above the class count, a data set that is not there (issue 7);
+* bad data: a label id above the class count, a data set that is not there;
 * ``--amp`` without a GPU (bfloat16 autocast).
 """
 import os

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Reliability (issue 7): CheckSegLabels, bad labels at training time.
+"""Reliability: CheckSegLabels, bad labels at training time.
 
 Label ids above the class count and label maps of the wrong size: a clear error naming the file
 (``CheckSegLabels`` right after ``LoadSegAnnotations`` in every dataset config). Missing and

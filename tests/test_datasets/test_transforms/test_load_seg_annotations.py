@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Reliability (issue 7): LoadSegAnnotations and mmcv's image loader name the file that is missing,
+"""Reliability: LoadSegAnnotations and mmcv's image loader name the file that is missing,
 undecodable or not a label map; a bare image (mmseg's inference APIs) passes the annotation steps.
 """
 import os

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""DCNResNet (issue 4): ResNet34 to conv4_x (output stride 16) with deformable stride-2 convs.
+"""DCNResNet: ResNet34 to conv4_x (output stride 16) with deformable stride-2 convs.
 
 Random initialisation on CPU, small inputs.
 """

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""SpixSegDataPreProcessor (issue 4): the unnormalised RGB image that L_SLIC reads.
+"""SpixSegDataPreProcessor: the unnormalised RGB image that L_SLIC reads.
 """
 import copy
 

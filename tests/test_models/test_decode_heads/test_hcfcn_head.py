@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""HCFCNHead (issue 4): convs before the classifier, the L_SLIC-only mode, its errors.
+"""HCFCNHead: convs before the classifier, the L_SLIC-only mode, its errors.
 
 The head inside the configs' models, random initialisation, on CPU, small inputs.
 """

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""SLICLoss (issue 4) and rgb_to_lab: full-resolution pixels, arguments, and L_SLIC alone
+"""SLICLoss and rgb_to_lab: full-resolution pixels, arguments, and L_SLIC alone
 aligning superpixels with colour regions.
 
 Eq. 4 itself is checked against a literal implementation in tests/test_paper_equations.py.

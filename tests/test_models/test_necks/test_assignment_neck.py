@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""AssignmentNeck (issue 4): the superpixel assignments of consecutive backbone strides.
+"""AssignmentNeck: the superpixel assignments of consecutive backbone strides.
 """
 
 import pytest
