@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # What `make lint` checks (settings: setup.cfg; tools pinned in requirements/lint.txt).
 LINT_PATHS := mmseg_spixreg tools tests benchmarks configs demo setup.py
 
-.PHONY: install lint format test demo clean-venv
+.PHONY: install data lint format test demo clean-venv
 
 install:
 	bash tools/install_env.sh
@@ -19,10 +19,16 @@ format: install
 	$(PY) -m isort $(LINT_PATHS)
 	$(PY) -m yapf -i -r -p $(LINT_PATHS)
 
-test: lint
+# CamVid where the configs read it (data/camvid): a link to the team's shared copy when there is
+# one (nothing otherwise; docs/data.md says how to put your own there).
+data:
+	python3 tools/dataset_converters/link_camvid.py ../shared/data/camvid --if-present
+
+# Lint first (flake8, isort, yapf; `make lint` alone), then the suite.
+test: lint data
 	$(PY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
-demo: install
+demo: install data
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
 clean-venv:

@@ -57,7 +57,7 @@ def parse_args(argv=None):
         help='packed CamVid (pack_camvid.py output; default: data/camvid_pack)')
     p.add_argument(
         '--camvid',
-        default='../shared/data/camvid',
+        default='data/camvid',
         help='CamVid source to pack from if --data is missing')
     p.add_argument(
         '--methods',

@@ -100,10 +100,18 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
-    # add output_dir in metric
+    # add output_dir in metric (mmseg's IoUMetric writes the predictions as PNG files); the
+    # configs here have a list of evaluators: the IoUMetric among them writes them
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, (list, tuple)):
+            evaluators = [evaluators]
+        writers = [e for e in evaluators if e['type'].split('.')[-1] == 'IoUMetric']
+        if not writers:
+            raise ValueError('--out needs an IoUMetric in test_evaluator (it writes the '
+                             f"predictions); this config has {[e['type'] for e in evaluators]}")
+        writers[0]['output_dir'] = args.out
+        writers[0]['keep_results'] = True
 
     runner = Runner.from_cfg(cfg)
     runner.test()

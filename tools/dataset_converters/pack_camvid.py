@@ -13,7 +13,7 @@ are made from the fine ones, so the GPU machine needs nothing but this folder::
 The CamVid data set class reads it back with ``img_suffix='.jpg'`` (see
 ``configs/camvid_gpu/camvid_gpu_schedule.py``). Example::
 
-    python tools/dataset_converters/pack_camvid.py ../shared/data/camvid data/camvid_pack
+    python tools/dataset_converters/pack_camvid.py data/camvid data/camvid_pack
 
 The folder must stay under ``--max-mb`` (default 40 MB) so that it fits the device tool's
 transfer limit beside the code: the command fails (and says by how much) if it does not.
@@ -138,7 +138,7 @@ def pack_camvid(src: str,
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('src', help='CamVid root (SegNet layout, PNG), e.g. ../shared/data/camvid')
+    p.add_argument('src', help='CamVid root (SegNet layout, PNG), e.g. data/camvid')
     p.add_argument('dst', help='output folder, e.g. data/camvid_pack')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality (default: 95)')
     p.add_argument('--erode', type=int, default=12, help='coarse-label erosion N (default: 12)')

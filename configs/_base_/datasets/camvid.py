@@ -1,11 +1,12 @@
-# CamVid, 11-class SegNet version (480x360): the copy at ../shared/data/camvid (relative to the
-# repository root, where tools/train.py runs). train/ + trainannot/ (367), val/ + valannot/ (101);
+# CamVid, 11-class SegNet version (480x360) at data/camvid (relative to the repository root, where
+# tools/train.py runs; tools/dataset_converters/link_camvid.py puts it there, docs/data.md).
+# train/ + trainannot/ (367), val/ + valannot/ (101);
 # label 11 (void) -> 255 by CamVidDataset. The val split also serves as test split here (the
 # 233-image test split is not in the shared copy).
 # Training: random 352x352 crop (the largest multiple of 16 that fits the 360 px height) and
 # horizontal flip, the paper's augmentation scaled to CamVid's size.
 dataset_type = 'CamVidDataset'
-data_root = '../shared/data/camvid'
+data_root = 'data/camvid'
 crop_size = (352, 352)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
