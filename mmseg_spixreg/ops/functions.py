@@ -162,16 +162,30 @@ def _weighted_means(kernels: ModuleType, x: Tensor, assignments: Sequence[Tensor
 
 
 class SuperpixelReconstructFn(torch.autograd.Function):
-    """q(x, A) of eq. 3 as one node, for memory: saves only its inputs,
-    recomputes the (coarse, hence cheap) intermediates in backward, adds both
-    gradient contributions of each assignment into one buffer and releases
-    every intermediate as soon as it has been used."""
+    """q(x, A) of eq. 3 as one node.
+
+    A kernel set with fused chains (``reconstruct_forward`` /
+    ``reconstruct_backward``: the Triton set) runs the forward pass in 2L - 1
+    launches, keeps the coarse intermediates it produced (the weighted means,
+    their normalisers and the upsampled intermediates: about half the size of
+    ``x`` for two levels) and runs the backward pass in 2L launches with no
+    torch op between them. Otherwise (the torch set) the node saves only its
+    inputs, recomputes the (coarse, hence cheap) intermediates in backward,
+    adds both gradient contributions of each assignment into one buffer and
+    releases every intermediate as soon as it has been used.
+    """
 
     @staticmethod
     @_in_scope
     def forward(ctx, kernels: ModuleType, eps: float, x: Tensor, *assignments: Tensor) -> Tensor:
         ctx.kernels = kernels
         ctx.eps = eps
+        ctx.levels = len(assignments)
+        fused = getattr(kernels, 'reconstruct_forward', None)
+        if fused is not None:
+            out, saved = fused(x, assignments, eps)
+            ctx.save_for_backward(x, *assignments, *saved)
+            return out
         feat = _weighted_means(kernels, x, assignments, eps)[0][-1]
         for assign in reversed(assignments):
             feat = kernels.upsample(feat, assign)
@@ -182,8 +196,14 @@ class SuperpixelReconstructFn(torch.autograd.Function):
     @once_differentiable
     @_in_scope
     def backward(ctx, grad_out: Tensor):
-        x, *assignments = ctx.saved_tensors
+        x, *rest = ctx.saved_tensors
+        assignments, saved = rest[:ctx.levels], rest[ctx.levels:]
         kernels = ctx.kernels
+        fused = getattr(kernels, 'reconstruct_backward', None)
+        if fused is not None:
+            grad_x, grad_a = fused(grad_out, x, assignments, saved)
+            grad_a = [g if need else None for g, need in zip(grad_a, ctx.needs_input_grad[3:])]
+            return (None, None, grad_x if ctx.needs_input_grad[2] else None, *grad_a)
         # Recompute the weighted means c_l = D_l(c_{l-1}) and their
         # normalisers (a quarter of the fine size and less).
         coarse, denoms = _weighted_means(kernels, x, assignments, ctx.eps)
@@ -225,3 +245,50 @@ class SuperpixelReconstructFn(torch.autograd.Function):
             grad = kernels.upsample(scaled, assign, out=ups[lvl - 1] if lvl > 0 else None)
             del scaled
         return (None, None, grad, *grad_a)
+
+
+class SuperpixelUpsampleHierarchyFn(torch.autograd.Function):
+    """``U_1(...U_L(coarse))`` through a hierarchy of assignments as one node.
+
+    A kernel set with ``upsample_levels`` (the Triton set) fuses the two finest
+    upsamplings into one launch; the intermediates are kept only when a
+    gradient is needed (the no-grad inference path stores nothing extra).
+    Backward: per level ``gA_l = corr(G_{l-1}, u_l)``, ``G_l = D_l(G_{l-1})``.
+    """
+
+    @staticmethod
+    @_in_scope
+    def forward(ctx, kernels: ModuleType, coarse: Tensor, *assignments: Tensor) -> Tensor:
+        ctx.kernels = kernels
+        keep = any(ctx.needs_input_grad[2:])
+        fused = getattr(kernels, 'upsample_levels', None)
+        if fused is not None:
+            out, mids = fused(coarse, assignments, keep=keep)
+        else:
+            mids, feat = [], coarse
+            for assign in reversed(assignments[1:]):
+                feat = kernels.upsample(feat, assign)
+                mids.insert(0, feat)
+            out = kernels.upsample(feat, assignments[0])
+        ctx.save_for_backward(coarse, *assignments, *(mids if keep else []))
+        ctx.levels = len(assignments)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    @_in_scope
+    def backward(ctx, grad_out: Tensor):
+        coarse, *rest = ctx.saved_tensors
+        assignments, mids = rest[:ctx.levels], rest[ctx.levels:]
+        ups = list(mids) + [coarse]  # ups[l] is the input of the upsampling by assignments[l]
+        kernels = ctx.kernels
+        grad_a = [None] * ctx.levels
+        grad = grad_out
+        for lvl, assign in enumerate(assignments):
+            if ctx.needs_input_grad[2 + lvl]:
+                grad_a[lvl] = kernels.correlation(grad, ups[lvl])
+            if lvl == ctx.levels - 1 and not ctx.needs_input_grad[1]:
+                grad = None
+                break
+            grad = kernels.downsample(grad, assign)
+        return (None, grad, *grad_a)

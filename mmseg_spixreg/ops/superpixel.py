@@ -11,16 +11,18 @@ contract), picks a kernel set and runs the autograd function of
 * ``'triton'``: the fused Triton kernels; CUDA tensors, or CPU tensors when
   ``TRITON_INTERPRET=1`` (Triton's interpreter, how CI tests the kernels).
 """
+import functools
 import importlib
 from types import ModuleType
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from . import torch_kernels
 from .functions import (NeighbourCorrelationFn, SeedSoftmaxFn, SuperpixelDownsampleFn,
-                        SuperpixelReconstructFn, SuperpixelUpsampleFn)
+                        SuperpixelReconstructFn, SuperpixelUpsampleFn,
+                        SuperpixelUpsampleHierarchyFn)
 from .layout import (_autocast_off, _check_assignment, _check_coarse_pair, _check_eps, _check_even,
                      _check_fine_pair, _check_hierarchy, _check_tensor, _dtypes, seed_coordinates,
                      valid_seed_mask)
@@ -110,6 +112,46 @@ def superpixel_upsample(coarse: Tensor, assign: Tensor, *, backend: str = 'auto'
     out_dtype, dtype = _dtypes(coarse, assign)
     with _autocast_off(coarse.device):
         out = SuperpixelUpsampleFn.apply(kernels, *_prepare(kernels, dtype, coarse, assign))
+    return out.to(out_dtype)
+
+
+def superpixel_upsample_hierarchy(coarse: Tensor,
+                                  assignments: Sequence[Tensor],
+                                  *,
+                                  backend: str = 'auto') -> Tensor:
+    """Superpixel upsampling through a hierarchy: ``U_1(...U_L(coarse))``.
+
+    The same as :func:`superpixel_upsample` applied level by level, coarsest
+    first (HCFCN's 16 -> 8 -> 4), as one node: under the Triton kernels the
+    two finest upsamplings are one launch, and without gradients nothing but
+    the result is written. Registered as the torch op
+    ``mmseg_spixreg::upsample_hierarchy`` for the no-grad Triton path, so
+    ``torch.compile`` captures it without a graph break.
+
+    Args:
+        coarse (Tensor): Features on the coarse grid of the coarsest level,
+            (B, C, H / 2**L, W / 2**L).
+        assignments (Sequence[Tensor]): Assignments ordered finest to
+            coarsest, e.g. ``[A4 (B, 9, H, W), A8 (B, 9, H/2, W/2)]``.
+        backend (str): ``'auto'``, ``'torch'`` or ``'triton'``.
+            Default: ``'auto'``.
+
+    Returns:
+        Tensor: (B, C, H, W), in the promoted dtype of the inputs.
+    """
+    where = 'superpixel_upsample_hierarchy'
+    _check_tensor(coarse, 'coarse', where)
+    assignments = _check_hierarchy(assignments, where)
+    _check_coarse_pair(coarse, assignments[-1], 'coarse', f'assignments[{len(assignments) - 1}]',
+                       where)
+    kernels = select_kernels(backend, coarse.device, where)
+    out_dtype, dtype = _dtypes(coarse, *assignments)
+    with _autocast_off(coarse.device):
+        if kernels is not torch_kernels and not (torch.is_grad_enabled() and any(
+                t.requires_grad for t in (coarse, *assignments))):
+            return _upsample_hierarchy_op(coarse, list(assignments))
+        out = SuperpixelUpsampleHierarchyFn.apply(kernels,
+                                                  *_prepare(kernels, dtype, coarse, *assignments))
     return out.to(out_dtype)
 
 
@@ -258,17 +300,23 @@ def seed_softmax(fine: Tensor, coarse: Tensor, tau: float, *, backend: str = 'au
         return SeedSoftmaxFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse), float(tau))
 
 
-def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
+def hard_superpixels(assignments: Sequence[Tensor], *, backend: str = 'auto') -> Tensor:
     """Hard superpixels: follow each level's argmax seed down the hierarchy.
 
     Every fine pixel picks its most likely seed on the next grid; that seed
     (a pixel of the next level) picks its own most likely seed, and so on
-    until the coarsest grid. Out-of-map seeds are never picked. (An argmax
-    and a gather per level in plain torch: no kernel set, no ``backend``.)
+    until the coarsest grid. Out-of-map seeds are never picked; ties go to the
+    first seed (``torch.argmax``). Under the Triton kernels one or two levels
+    are one launch that computes the seeds' validity from their coordinates
+    (registered as the torch op ``mmseg_spixreg::hard_superpixels``); the
+    torch path is an argmax and a gather per level with the validity mask
+    cached per grid size and device.
 
     Args:
         assignments (Sequence[Tensor]): Assignments ordered finest to
             coarsest, e.g. ``[A4 (B, 9, H, W), A8 (B, 9, H/2, W/2)]``.
+        backend (str): ``'auto'``, ``'torch'`` or ``'triton'``.
+            Default: ``'auto'``.
 
     Returns:
         Tensor: LongTensor (B, H, W) on the finest grid; per pixel the flat
@@ -277,6 +325,9 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
     """
     where = 'hard_superpixels'
     assignments = _check_hierarchy(assignments, where)
+    kernels = select_kernels(backend, assignments[0].device, where)
+    if kernels is not torch_kernels and len(assignments) <= 2:
+        return _hard_superpixels_op([a.detach() for a in assignments])
     B, _, H, W = assignments[0].shape
     device = assignments[0].device
     with torch.no_grad():
@@ -284,7 +335,7 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
         xs = torch.arange(W, device=device).view(1, 1, W).expand(B, H, W)
         for assign in assignments:
             height, width = assign.shape[-2:]
-            logits = assign.detach().masked_fill(~valid_seed_mask(height, width, device),
+            logits = assign.detach().masked_fill(_invalid_seeds(height, width, device),
                                                  float('-inf'))
             best = logits.argmax(dim=1).flatten(1)  # (B, height * width)
             j = best.gather(1, (ys * width + xs).reshape(B, -1)).view(B, H, W)
@@ -293,7 +344,43 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
         return (ys * coarse_w + xs).long()
 
 
+@functools.lru_cache(maxsize=32)
+def _invalid_seeds(height: int, width: int, device: torch.device) -> Tensor:
+    """``~valid_seed_mask``, built once per grid size and device."""
+    return ~valid_seed_mask(height, width, device)
+
+
+# ---------------------------------------------------------------------------
+# Torch ops of the no-grad Triton paths: torch.compile and CUDA graphs see one
+# op each (with a fake implementation for tracing) instead of Python launch code.
+# ---------------------------------------------------------------------------
+@torch.library.custom_op('mmseg_spixreg::upsample_hierarchy', mutates_args=())
+def _upsample_hierarchy_op(coarse: Tensor, assignments: List[Tensor]) -> Tensor:
+    with triton_kernels().scope(coarse.device):
+        return triton_kernels().upsample_levels(coarse, assignments)[0]
+
+
+@_upsample_hierarchy_op.register_fake
+def _(coarse: Tensor, assignments: List[Tensor]) -> Tensor:
+    B, C = coarse.shape[:2]
+    H, W = assignments[0].shape[-2:]
+    return coarse.new_empty(B, C, H, W, dtype=_dtypes(coarse, *assignments)[0])
+
+
+@torch.library.custom_op('mmseg_spixreg::hard_superpixels', mutates_args=())
+def _hard_superpixels_op(assignments: List[Tensor]) -> Tensor:
+    with triton_kernels().scope(assignments[0].device):
+        return triton_kernels().hard_superpixels(assignments)
+
+
+@_hard_superpixels_op.register_fake
+def _(assignments: List[Tensor]) -> Tensor:
+    B, _, H, W = assignments[0].shape
+    return assignments[0].new_empty(B, H, W, dtype=torch.int64)
+
+
 __all__ = [
     'BACKENDS', 'select_kernels', 'superpixel_upsample', 'superpixel_downsample',
-    'superpixel_reconstruct', 'neighbour_correlation', 'seed_softmax', 'hard_superpixels'
+    'superpixel_reconstruct', 'neighbour_correlation', 'seed_softmax', 'hard_superpixels',
+    'superpixel_upsample_hierarchy'
 ]

@@ -1,176 +1,433 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""The Triton kernel set: one fused kernel per contraction, for GPUs.
+"""The Triton kernel set: kernels shaped for the memory system, for GPUs.
 
 Same interface as :mod:`.torch_kernels` (``upsample``, ``downsample``,
 ``weighted_mean``, ``correlation``, ``seed_softmax``, ``channel_dot``,
-``scope``); the contractions are those of :mod:`.layout`. Every kernel is a
-*gather*: each program owns a block of output positions (fine pixels, or
-coarse seeds for the downsampling), loops over channel blocks inside the
-kernel and handles the 9 seeds as one masked ``(16, block)`` tile (rows 9..15
-and out-of-map seeds masked), so there is no atomic and no Python loop over
-seeds, blocks or channels: results are deterministic and one op is one launch.
-The downsampling (the adjoint of the gather of eq. 2, a scatter onto the
-seeds) is written as a gather too: seed ``s`` collects, for each of its 9
-offsets ``d_j``, the 2x2 fine pixels of the cell ``s - d_j``. Loads are
-converted to the accumulation type (float32, or float64 for float64 inputs),
-so float16 / bfloat16 inputs accumulate in float32; outputs are allocated in
-that accumulation type.
+``scope``) plus the fused chains ``reconstruct_forward`` /
+``reconstruct_backward`` (q(x, A) of eq. 3), ``upsample_levels`` (the
+upsamplings of a hierarchy) and ``hard_superpixels``; the contractions are
+those of :mod:`.layout`.
+
+How the kernels are shaped:
+
+* **2-D tiles contiguous along W.** A program owns a ``BLOCK_Y x BLOCK_X``
+  tile of output positions (fine pixels, or coarse seeds for the
+  downsampling); rows and columns are separate index vectors, so every load
+  and store of a fine-grid tensor is contiguous along W (vectorised
+  ``ld.global.v2``/``v4`` when W allows it) and a seed address is
+  ``(y // 2 + dy) * w + x // 2 + dx`` with no division of a flat index.
+* **9 unrolled taps.** The 3x3 seeds are 9 separate register tiles
+  (``tl.static_range``): plain FMAs, no padded 16-row seed axis, no
+  reductions over seeds.
+* **Assignment in registers.** The 9 assignment tiles of a program are loaded
+  once, before the channel loop, and reused for every channel; the seed mass
+  of the weighted mean comes from those same tiles (no separate pass).
+* **int32 offsets** inside an image plane (checked: :func:`_check_size`), the
+  per-image base in int64.
+* **Dtypes.** Loads are converted to the accumulation type (float32, or
+  float64 for float64 inputs); results are stored in the dtype of the result
+  (the promoted input dtype, e.g. bfloat16), so no conversion pass follows.
+* **Deterministic.** Every kernel is a gather; the downsampling (the adjoint
+  of the gather of eq. 2, a scatter onto the seeds) is written as a gather
+  too: seed ``s`` collects, for each of its 9 offsets ``d_j``, the 2x2 fine
+  pixels of the cell ``s - d_j``. No atomics.
+
+q(x, [A4, A8]) forward + backward is 7 launches (see
+:func:`reconstruct_forward`, :func:`reconstruct_backward`), with no torch
+operation between them.
 
 The kernels are plain functions jitted on first use with :func:`triton.jit`
 (:func:`_jit`): compiled for CUDA tensors, or run by Triton's interpreter
 (CPU tensors included) when ``TRITON_INTERPRET=1`` is set at call time. The
 choice is made per call, not frozen when this module is imported, so one
-process can run both (e.g. a test session in which some module imported
-triton before the tests set ``TRITON_INTERPRET``; see
-:func:`_interpreter_library`).
+process can run both (see :func:`_interpreter_library`).
 """
 import contextlib
 import functools
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-# Block sizes (powers of two): output positions per program and channels per
-# inner-loop step; the downsampling gathers 4 pixels per seed and offset, so
-# its tiles are smaller (sm_90 with 4 warps: ~95 registers per thread instead
-# of 255 at 64 seeds x 8 channels; the gathers need 64-80). Module-level so
-# that tests can shrink them to exercise the block boundaries.
-BLOCK_PIXELS = 64
-BLOCK_CHANNELS = 8
-BLOCK_SEEDS = 32
-BLOCK_SEED_CHANNELS = 4
+# Tile sizes (powers of two), module-level so that tests can shrink them to
+# exercise the tile tails. Fine-pixel tiles (upsampling, correlation):
+# BLOCK_Y x BLOCK_X; seed tiles of the downsampling: SEED_BLOCK_Y x
+# SEED_BLOCK_X seeds (2x that in fine pixels); the fused two-level upsampling
+# works on FUSED_BLOCK_Y x FUSED_BLOCK_X pixels of the middle grid, of which
+# the border ring is a halo recomputed by the neighbouring program.
+BLOCK_Y = 8
+BLOCK_X = 64
+SEED_BLOCK_Y = 8
+SEED_BLOCK_X = 16
+FUSED_BLOCK_Y = 16
+FUSED_BLOCK_X = 32
 NUM_WARPS = 4
+FUSED_NUM_WARPS = 8
+_INT32_MAX = 2**31 - 1
 
 
 # ---------------------------------------------------------------------------
-# Kernels. Grid: (cdiv(positions, BLOCK_P or BLOCK_S), B). Tensors are
-# contiguous (B, C, H, W) / (B, 9, H, W) / (B, C, h, w), H = 2h, W = 2w.
+# Kernels. Grid: (tiles along W, tiles along H, B). Tensors are contiguous
+# (B, C, H, W) / (B, 9, H, W) / (B, C, H/2, W/2); H and W are the fine grid
+# of the kernel's assignment (even), h = H / 2, w = W / 2.
 # ---------------------------------------------------------------------------
-def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, h, w, ACC: tl.constexpr,
-                     BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
+def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, H, W, ACC: tl.constexpr,
+                     BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
     """out[b, c, y, x] = sum_j A[b, j, y, x] * coarse[b, c, seed_j(y, x)]."""
-    b = tl.program_id(1).to(tl.int64)
-    W = 2 * w
-    HW = 4 * h * w
-    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    j = tl.arange(0, 16)
-    sy = (p // W // 2)[None, :] + (j // 3 - 1)[:, None]  # (16, BLOCK_P)
-    sx = (p % W // 2)[None, :] + (j % 3 - 1)[:, None]
-    inside = ((j < 9)[:, None] & (p < HW)[None, :] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w))
-    a = tl.load(
-        assign_ptr + b * 9 * HW + j[:, None] * HW + p[None, :], mask=inside, other=0.0).to(ACC)
-    seed = sy * w + sx
-    cc = tl.arange(0, BLOCK_C)
-    for c0 in range(0, C, BLOCK_C):
-        cm = (c0 + cc) < C
-        cv = tl.load(
-            coarse_ptr + b * C * h * w + (c0 + cc)[:, None, None] * (h * w) + seed[None, :, :],
-            mask=cm[:, None, None] & inside[None, :, :],
-            other=0.0).to(ACC)
-        acc = tl.sum(cv * a[None, :, :], axis=1)  # (BLOCK_C, BLOCK_P)
-        tl.store(
-            out_ptr + b * C * HW + (c0 + cc)[:, None] * HW + p[None, :],
-            acc.to(out_ptr.dtype.element_ty),
-            mask=cm[:, None] & (p < HW)[None, :])
+    b = tl.program_id(2).to(tl.int64)
+    y = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
+    x = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    h = H // 2
+    w = W // 2
+    HW = H * W
+    pix = (y < H)[:, None] & (x < W)[None, :]
+    off = y[:, None] * W + x[None, :]
+    cy = y // 2
+    cx = x // 2
+    a_base = assign_ptr + b * 9 * HW
+    taps = ()
+    for j in tl.static_range(9):
+        sy = cy + (j // 3 - 1)
+        sx = cx + (j % 3 - 1)
+        inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+        taps = taps + (tl.load(a_base + j * HW + off, mask=pix & inside, other=0.0).to(ACC), )
+    c_base = coarse_ptr + b * C * (h * w)
+    o_base = out_ptr + b * C * HW
+    for _ in range(C):
+        acc = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        for j in tl.static_range(9):
+            sy = cy + (j // 3 - 1)
+            sx = cx + (j % 3 - 1)
+            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            v = tl.load(c_base + sy[:, None] * w + sx[None, :], mask=inside, other=0.0)
+            acc += taps[j] * v.to(ACC)
+        tl.store(o_base + off, acc.to(out_ptr.dtype.element_ty), mask=pix)
+        c_base += h * w
+        o_base += HW
 
 
-def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, C, h, w, eps,
-                       NORMALISE: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr,
-                       BLOCK_S: tl.constexpr):
-    """out[b, c, s] = sum_j sum_{p in cell(s - d_j)} A[b, j, p] fine[b, c, p];
-    with NORMALISE, divided by denom[b, s] = sum_j sum_p A[b, j, p] + eps
-    (also stored)."""
-    b = tl.program_id(1).to(tl.int64)
-    W = 2 * w
-    HW = 4 * h * w
-    s = tl.program_id(0) * BLOCK_S + tl.arange(0, BLOCK_S)
-    j = tl.arange(0, 16)
-    # the cell (ty, tx) whose seed j is s
-    ty = (s // w)[None, :] - (j // 3 - 1)[:, None]  # (16, BLOCK_S)
-    tx = (s % w)[None, :] - (j % 3 - 1)[:, None]
-    inside = ((j < 9)[:, None] & (s < h * w)[None, :] & (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w))
-    a_rows = assign_ptr + b * 9 * HW + j[:, None] * HW
-    if NORMALISE:
-        mass = tl.zeros([BLOCK_S], dtype=ACC)
-        for q in tl.static_range(4):
-            pix = (2 * ty + q // 2) * W + 2 * tx + q % 2
-            a = tl.load(a_rows + pix, mask=inside, other=0.0).to(ACC)
-            mass += tl.sum(a, axis=0)
-        denom = mass + eps
-        tl.store(denom_ptr + b * h * w + s, denom, mask=s < h * w)
-    cc = tl.arange(0, BLOCK_C)
-    for c0 in range(0, C, BLOCK_C):
-        cm = (c0 + cc) < C
-        acc = tl.zeros([BLOCK_C, BLOCK_S], dtype=ACC)
-        for q in tl.static_range(4):
-            pix = (2 * ty + q // 2) * W + 2 * tx + q % 2
-            a = tl.load(a_rows + pix, mask=inside, other=0.0).to(ACC)
-            f = tl.load(
-                fine_ptr + b * C * HW + (c0 + cc)[:, None, None] * HW + pix[None, :, :],
-                mask=cm[:, None, None] & inside[None, :, :],
-                other=0.0).to(ACC)
-            acc += tl.sum(f * a[None, :, :], axis=1)
-        if NORMALISE:
-            acc = acc / denom[None, :]
-        tl.store(
-            out_ptr + b * C * h * w + (c0 + cc)[:, None] * (h * w) + s[None, :],
-            acc.to(out_ptr.dtype.element_ty),
-            mask=cm[:, None] & (s < h * w)[None, :])
+def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, other_ptr, bias_ptr, C, H, W,
+                       eps, MASS: tl.constexpr, DIVIDE: tl.constexpr, DOT: tl.constexpr,
+                       ACC: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+    """out[b, c, s] = sum_j sum_{p in cell(s - d_j)} A[b, j, p] fine[b, c, p].
+
+    MASS: the seed mass ``sum_j sum_p A[b, j, p] + eps`` is computed from the
+    same assignment tiles, stored to ``denom`` and divides ``out`` (the
+    weighted mean); DIVIDE: ``out`` is divided by the given ``denom``; DOT:
+    ``bias[b, s] = sum_c out[b, c, s] * other[b, c, s]`` is stored too.
+
+    A program owns BLOCK_Y x BLOCK_X seeds; its fine tensors are 4-D
+    ``(BLOCK_Y, 2, BLOCK_X, 2)`` (seed row, pixel row in the cell, seed
+    column, pixel column in the cell), so the 2x2 cell sums are in-register
+    reductions, done once per channel after the 9 taps.
+    """
+    b = tl.program_id(2).to(tl.int64)
+    sy = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
+    sx = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    h = H // 2
+    w = W // 2
+    HW = H * W
+    seeds = (sy < h)[:, None] & (sx < w)[None, :]
+    s_off = sy[:, None] * w + sx[None, :]
+    sy4 = sy[:, None, None, None]
+    sx4 = sx[None, None, :, None]
+    r4 = tl.arange(0, 2)[None, :, None, None]
+    q4 = tl.arange(0, 2)[None, None, None, :]
+    a_base = assign_ptr + b * 9 * HW
+    taps = ()
+    mass = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
+    for j in tl.static_range(9):
+        ty = sy4 - (j // 3 - 1)  # the cell whose seed j is s
+        tx = sx4 - (j % 3 - 1)
+        inside = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+        a = tl.load(
+            a_base + j * HW + (2 * ty + r4) * W + 2 * tx + q4, mask=inside, other=0.0).to(ACC)
+        taps = taps + (a, )
+        if MASS:
+            mass += a
+    if MASS:
+        denom = tl.sum(tl.sum(mass, axis=3), axis=1) + eps
+        tl.store(denom_ptr + b * (h * w) + s_off, denom.to(denom_ptr.dtype.element_ty), mask=seeds)
+    if DIVIDE:
+        denom = tl.load(denom_ptr + b * (h * w) + s_off, mask=seeds, other=1.0).to(ACC)
+    if DOT:
+        bias = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+    f_base = fine_ptr + b * C * HW
+    o_base = out_ptr + b * C * (h * w)
+    t_base = other_ptr + b * C * (h * w)
+    for _ in range(C):
+        acc = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
+        for j in tl.static_range(9):
+            ty = sy4 - (j // 3 - 1)
+            tx = sx4 - (j % 3 - 1)
+            inside = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+            f = tl.load(f_base + (2 * ty + r4) * W + 2 * tx + q4, mask=inside, other=0.0)
+            acc += taps[j] * f.to(ACC)
+        out = tl.sum(tl.sum(acc, axis=3), axis=1)
+        if MASS or DIVIDE:
+            out = out / denom
+        tl.store(o_base + s_off, out.to(out_ptr.dtype.element_ty), mask=seeds)
+        if DOT:
+            bias += out * tl.load(t_base + s_off, mask=seeds, other=0.0).to(ACC)
+        f_base += HW
+        o_base += h * w
+        t_base += h * w
+    if DOT:
+        tl.store(bias_ptr + b * (h * w) + s_off, bias.to(bias_ptr.dtype.element_ty), mask=seeds)
 
 
-def _correlation_kernel(fine_ptr, coarse_ptr, bias_ptr, out_ptr, C, h, w, scale,
-                        HAS_BIAS: tl.constexpr, ACCUMULATE: tl.constexpr, SOFTMAX: tl.constexpr,
-                        ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
-    """r[b, j, y, x] = <fine[b, :, y, x], coarse[b, :, seed_j(y, x)]>
-    - bias[b, seed_j(y, x)] (0 for out-of-map seeds); out = r, or out += r
-    (ACCUMULATE), or out = masked softmax over j of r * scale (SOFTMAX)."""
-    b = tl.program_id(1).to(tl.int64)
-    W = 2 * w
-    HW = 4 * h * w
-    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    j = tl.arange(0, 16)
-    sy = (p // W // 2)[None, :] + (j // 3 - 1)[:, None]  # (16, BLOCK_P)
-    sx = (p % W // 2)[None, :] + (j % 3 - 1)[:, None]
-    inside = ((j < 9)[:, None] & (p < HW)[None, :] & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w))
-    seed = sy * w + sx
-    cc = tl.arange(0, BLOCK_C)
-    acc = tl.zeros([16, BLOCK_P], dtype=ACC)
-    for c0 in range(0, C, BLOCK_C):
-        cm = (c0 + cc) < C
-        f = tl.load(
-            fine_ptr + b * C * HW + (c0 + cc)[:, None] * HW + p[None, :],
-            mask=cm[:, None] & (p < HW)[None, :],
-            other=0.0).to(ACC)
-        cv = tl.load(
-            coarse_ptr + b * C * h * w + (c0 + cc)[:, None, None] * (h * w) + seed[None, :, :],
-            mask=cm[:, None, None] & inside[None, :, :],
-            other=0.0).to(ACC)
-        acc += tl.sum(cv * f[:, None, :], axis=0)
-    if HAS_BIAS:
-        acc -= tl.load(bias_ptr + b * h * w + seed, mask=inside, other=0.0).to(ACC)
-    out_ptrs = out_ptr + b * 9 * HW + j[:, None] * HW + p[None, :]
-    out_mask = (j < 9)[:, None] & (p < HW)[None, :]
+def _upsample2_kernel(coarse_ptr, assign2_ptr, assign1_ptr, mid_ptr, out_ptr, C, H1, W1,
+                      ACC: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+    """Two upsamplings in one launch: mid = U(coarse, A2) on the middle grid
+    (H1, W1), out = U(mid, A1) on the fine grid (2 H1, 2 W1); ``mid`` is
+    stored (the backward pass of q uses it).
+
+    A program computes ``mid`` on a BLOCK_Y x BLOCK_X tile of the middle grid
+    whose border ring is a halo (the tiles overlap by 2 pixels: neighbouring
+    programs recompute the same values bit for bit, so their stores agree),
+    stores it, and after a block barrier gathers it back (from L1/L2) for the
+    fine pixels of the tile's interior, which it owns.
+    """
+    b = tl.program_id(2).to(tl.int64)
+    y0 = tl.program_id(1) * (BLOCK_Y - 2) - 1
+    x0 = tl.program_id(0) * (BLOCK_X - 2) - 1
+    H = 2 * H1
+    W = 2 * W1
+    h2 = H1 // 2
+    w2 = W1 // 2
+    HW = H * W
+    HW1 = H1 * W1
+    # middle grid tile (with halo)
+    my = y0 + tl.arange(0, BLOCK_Y)
+    mx = x0 + tl.arange(0, BLOCK_X)
+    mid_in = ((my >= 0) & (my < H1))[:, None] & ((mx >= 0) & (mx < W1))[None, :]
+    m_off = my[:, None] * W1 + mx[None, :]
+    a2_base = assign2_ptr + b * 9 * HW1
+    taps2 = ()
+    for j in tl.static_range(9):
+        sy = my // 2 + (j // 3 - 1)
+        sx = mx // 2 + (j % 3 - 1)
+        inside = ((sy >= 0) & (sy < h2))[:, None] & ((sx >= 0) & (sx < w2))[None, :]
+        a = tl.load(a2_base + j * HW1 + m_off, mask=mid_in & inside, other=0.0).to(ACC)
+        taps2 = taps2 + (a, )
+    # fine tile: the 2x2 pixels of every middle pixel of the tile; owned are
+    # those under the interior (not the halo ring)
+    fy = 2 * y0 + tl.arange(0, 2 * BLOCK_Y)
+    fx = 2 * x0 + tl.arange(0, 2 * BLOCK_X)
+    ly = tl.arange(0, 2 * BLOCK_Y)
+    lx = tl.arange(0, 2 * BLOCK_X)
+    own = (((ly >= 2) & (ly < 2 * BLOCK_Y - 2) & (fy >= 0) & (fy < H))[:, None]
+           & ((lx >= 2) & (lx < 2 * BLOCK_X - 2) & (fx >= 0) & (fx < W))[None, :])
+    f_off = fy[:, None] * W + fx[None, :]
+    a1_base = assign1_ptr + b * 9 * HW
+    taps1 = ()
+    for j in tl.static_range(9):
+        py = fy // 2 + (j // 3 - 1)
+        px = fx // 2 + (j % 3 - 1)
+        inside = ((py >= 0) & (py < H1))[:, None] & ((px >= 0) & (px < W1))[None, :]
+        a = tl.load(a1_base + j * HW + f_off, mask=own & inside, other=0.0).to(ACC)
+        taps1 = taps1 + (a, )
+    c_base = coarse_ptr + b * C * (h2 * w2)
+    m_base = mid_ptr + b * C * HW1
+    o_base = out_ptr + b * C * HW
+    for _ in range(C):
+        mid = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        for j in tl.static_range(9):
+            sy = my // 2 + (j // 3 - 1)
+            sx = mx // 2 + (j % 3 - 1)
+            inside = ((sy >= 0) & (sy < h2))[:, None] & ((sx >= 0) & (sx < w2))[None, :]
+            v = tl.load(c_base + sy[:, None] * w2 + sx[None, :], mask=inside, other=0.0)
+            mid += taps2[j] * v.to(ACC)
+        tl.store(m_base + m_off, mid.to(mid_ptr.dtype.element_ty), mask=mid_in)
+        tl.debug_barrier()  # the tile's mid values are visible to the whole block
+        acc = tl.zeros([2 * BLOCK_Y, 2 * BLOCK_X], dtype=ACC)
+        for j in tl.static_range(9):
+            py = fy // 2 + (j // 3 - 1)
+            px = fx // 2 + (j % 3 - 1)
+            inside = ((py >= 0) & (py < H1))[:, None] & ((px >= 0) & (px < W1))[None, :]
+            v = tl.load(m_base + py[:, None] * W1 + px[None, :], mask=own & inside, other=0.0)
+            acc += taps1[j] * v.to(ACC)
+        tl.store(o_base + f_off, acc.to(out_ptr.dtype.element_ty), mask=own)
+        c_base += h2 * w2
+        m_base += HW1
+        o_base += HW
+
+
+def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_ptr, out_ptr,
+                        so_ptr, bo_ptr, C, H, W, scale, HAS_G: tl.constexpr,
+                        HAS_S: tl.constexpr, HAS_BIAS: tl.constexpr, UPSAMPLE_S: tl.constexpr,
+                        DIVIDE: tl.constexpr, SOFTMAX: tl.constexpr, ACC: tl.constexpr,
+                        BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+    """The gradient of an assignment, and what the same gathers give.
+
+    ``out[b, j, y, x] = <g[b, :, y, x], u[b, :, seed_j]> (HAS_G)
+    + <f[b, :, y, x], s[b, :, seed_j]> (HAS_S) - bias[b, seed_j] (HAS_BIAS)``
+    (0 for out-of-map seeds), or its masked softmax over j after scaling by
+    ``scale`` (SOFTMAX). UPSAMPLE_S: also ``so = U(s, A)`` (the gradient of
+    the downsampling's input), divided by ``den`` (DIVIDE), with
+    ``bo[b, y, x] = <so[b, :, y, x], f[b, :, y, x]>`` (DIVIDE): the next
+    level's scaled gradient and bias in the same pass.
+    """
+    b = tl.program_id(2).to(tl.int64)
+    y = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
+    x = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    h = H // 2
+    w = W // 2
+    HW = H * W
+    pix = (y < H)[:, None] & (x < W)[None, :]
+    off = y[:, None] * W + x[None, :]
+    cy = y // 2
+    cx = x // 2
+    acc = ()
+    taps = ()
+    for j in tl.static_range(9):
+        acc = acc + (tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC), )
+        if UPSAMPLE_S:
+            sy = cy + (j // 3 - 1)
+            sx = cx + (j % 3 - 1)
+            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            a = tl.load(assign_ptr + b * 9 * HW + j * HW + off, mask=pix & inside, other=0.0)
+            taps = taps + (a.to(ACC), )
+    if DIVIDE:
+        den = tl.load(den_ptr + b * HW + off, mask=pix, other=1.0).to(ACC)
+        bo = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+    g_base = g_ptr + b * C * HW
+    u_base = u_ptr + b * C * (h * w)
+    f_base = f_ptr + b * C * HW
+    s_base = s_ptr + b * C * (h * w)
+    so_base = so_ptr + b * C * HW
+    for _ in range(C):
+        if HAS_G:
+            gv = tl.load(g_base + off, mask=pix, other=0.0).to(ACC)
+        if HAS_S:
+            fv = tl.load(f_base + off, mask=pix, other=0.0).to(ACC)
+        so = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        new = ()
+        for j in tl.static_range(9):
+            sy = cy + (j // 3 - 1)
+            sx = cx + (j % 3 - 1)
+            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            seed = sy[:, None] * w + sx[None, :]
+            r = acc[j]
+            if HAS_G:
+                r += gv * tl.load(u_base + seed, mask=inside, other=0.0).to(ACC)
+            if HAS_S:
+                sv = tl.load(s_base + seed, mask=inside, other=0.0).to(ACC)
+                r += fv * sv
+                if UPSAMPLE_S:
+                    so += taps[j] * sv
+            new = new + (r, )
+        acc = new
+        if UPSAMPLE_S:
+            if DIVIDE:
+                so = so / den
+                bo += so * fv
+            tl.store(so_base + off, so.to(so_ptr.dtype.element_ty), mask=pix)
+        g_base += HW
+        u_base += h * w
+        f_base += HW
+        s_base += h * w
+        so_base += HW
+    if DIVIDE:
+        tl.store(bo_ptr + b * HW + off, bo.to(bo_ptr.dtype.element_ty), mask=pix)
     if SOFTMAX:
         # a finite floor instead of -inf: lanes past the image stay NaN-free
-        logits = tl.where(inside, acc * scale, -1e30)
-        e = tl.exp(logits - tl.max(logits, axis=0)[None, :])
-        e = tl.where(inside, e, 0.0)
-        total = tl.sum(e, axis=0)
-        acc = e / tl.where(total > 0, total, 1.0)[None, :]
-    if ACCUMULATE:
-        acc += tl.load(out_ptrs, mask=out_mask, other=0.0).to(ACC)
-    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+        top = tl.full([BLOCK_Y, BLOCK_X], -1e30, dtype=ACC)
+        logits = ()
+        for j in tl.static_range(9):
+            sy = cy + (j // 3 - 1)
+            sx = cx + (j % 3 - 1)
+            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            v = tl.where(inside, acc[j] * scale, -1e30)
+            top = tl.maximum(top, v)
+            logits = logits + (v, )
+        total = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        exps = ()
+        for j in tl.static_range(9):
+            sy = cy + (j // 3 - 1)
+            sx = cx + (j % 3 - 1)
+            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            e = tl.where(inside, tl.exp(logits[j] - top), 0.0)
+            total += e
+            exps = exps + (e, )
+        total = tl.where(total > 0, total, 1.0)
+    o_base = out_ptr + b * 9 * HW
+    for j in tl.static_range(9):
+        if SOFTMAX:
+            r = exps[j] / total
+        else:
+            r = acc[j]
+            if HAS_BIAS:
+                sy = cy + (j // 3 - 1)
+                sx = cx + (j % 3 - 1)
+                inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+                r -= tl.load(
+                    bias_ptr + b * (h * w) + sy[:, None] * w + sx[None, :],
+                    mask=inside,
+                    other=0.0).to(ACC)
+        tl.store(o_base + j * HW + off, r.to(out_ptr.dtype.element_ty), mask=pix)
+
+
+def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, TWO: tl.constexpr,
+                             ACC: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+    """Per fine pixel: its argmax in-map seed of A1 (first maximum, as
+    ``torch.argmax``) and, with TWO, that seed's argmax seed of A2; stores
+    the flat index of the last one on its grid. Validity is computed from
+    the coordinates here (no mask tensor)."""
+    b = tl.program_id(2).to(tl.int64)
+    y = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
+    x = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    h = H // 2
+    w = W // 2
+    HW = H * W
+    pix = (y < H)[:, None] & (x < W)[None, :]
+    off = y[:, None] * W + x[None, :]
+    best = tl.full([BLOCK_Y, BLOCK_X], float('-inf'), dtype=ACC)
+    py = tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
+    px = tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
+    for j in tl.static_range(9):
+        sy = (y // 2 + (j // 3 - 1))[:, None] + tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
+        sx = (x // 2 + (j % 3 - 1))[None, :] + tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
+        inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+        a = tl.load(assign1_ptr + b * 9 * HW + j * HW + off, mask=pix & inside, other=0.0)
+        a = tl.where(inside, a.to(ACC), float('-inf'))
+        better = a > best
+        best = tl.where(better, a, best)
+        py = tl.where(better, sy, py)
+        px = tl.where(better, sx, px)
+    if TWO:
+        h2 = h // 2
+        w2 = w // 2
+        best = tl.full([BLOCK_Y, BLOCK_X], float('-inf'), dtype=ACC)
+        qy = tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
+        qx = tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
+        for j in tl.static_range(9):
+            sy = py // 2 + (j // 3 - 1)
+            sx = px // 2 + (j % 3 - 1)
+            inside = (sy >= 0) & (sy < h2) & (sx >= 0) & (sx < w2)
+            a = tl.load(
+                assign2_ptr + b * 9 * (h * w) + j * (h * w) + py * w + px,
+                mask=pix & inside,
+                other=0.0)
+            a = tl.where(inside, a.to(ACC), float('-inf'))
+            better = a > best
+            best = tl.where(better, a, best)
+            qy = tl.where(better, sy, qy)
+            qx = tl.where(better, sx, qx)
+        ids = qy * w2 + qx
+    else:
+        ids = py * w + px
+    tl.store(out_ptr + b * HW + off, ids.to(tl.int64), mask=pix)
 
 
 # ---------------------------------------------------------------------------
-# Launchers (the kernel-set interface)
+# Launch machinery
 # ---------------------------------------------------------------------------
 # The functions of triton.language that the kernels call and that triton
 # itself defines with @triton.jit (tl.where, tl.exp, tl.load ... are builtins).
-_LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros')
+_LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros', 'maximum')
 
 
 @functools.lru_cache(maxsize=None)
@@ -214,141 +471,230 @@ def _interpreter_library():
             setattr(tl, name, function)
 
 
-class _Launcher:
-    """``_jit(kernel)[grid](*args, **meta)``: compiled or interpreted."""
+def _launch(kernel: Callable, grid: Tuple[int, ...], *args, **meta) -> None:
+    """Launch ``kernel`` (compiled, or interpreted under TRITON_INTERPRET=1)."""
+    interpret = bool(triton.knobs.runtime.interpret)
+    jitted = _jitted(kernel, interpret)
+    if not interpret:
+        jitted[grid](*args, **meta)
+        return
+    with _interpreter_library():
+        jitted[grid](*args, **meta)
+
+
+def _jit(kernel: Callable):
+    """``_jit(kernel)[grid](*args, **meta)``: the one launch point of this
+    module (tests count launches here)."""
+    return _Grid(kernel)
+
+
+class _Grid:
+    __slots__ = ('kernel', )
 
     def __init__(self, kernel: Callable):
-        self.interpret = bool(triton.knobs.runtime.interpret)
-        self.jitted = _jitted(kernel, self.interpret)
+        self.kernel = kernel
 
     def __getitem__(self, grid):
-
-        def launch(*args, **meta):
-            if not self.interpret:
-                return self.jitted[grid](*args, **meta)
-            with _interpreter_library():
-                return self.jitted[grid](*args, **meta)
-
-        return launch
+        return functools.partial(_launch, self.kernel, grid)
 
 
-def _jit(kernel: Callable) -> _Launcher:
-    return _Launcher(kernel)
-
-
-def _acc_type(*tensors: Tensor) -> Tuple[torch.dtype, tl.dtype]:
-    """Output (accumulation) dtype: float64 if any input is, else float32."""
+def _acc(*tensors: Tensor) -> Tuple[torch.dtype, tl.dtype]:
+    """Accumulation dtype: float64 if any input is, else float32."""
     if any(t.dtype == torch.float64 for t in tensors):
         return torch.float64, tl.float64
     return torch.float32, tl.float32
 
 
-def _block_c(channels: int, block: int) -> int:
-    return min(block, max(2, triton.next_power_of_2(channels)))
+def _result(*tensors: Tensor) -> torch.dtype:
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
 
 
-def _grid(positions: int, batch: int, block: int) -> Tuple[int, int]:
-    return triton.cdiv(positions, block), batch
+def _check_size(*tensors: Tensor) -> None:
+    """The kernels address an image plane (9 assignment planes) with int32."""
+    for t in tensors:
+        if t.shape[1] * t.shape[2] * t.shape[3] > _INT32_MAX or 9 * t.shape[2] * t.shape[
+                3] > _INT32_MAX:
+            raise ValueError(f'triton kernels: a tensor of shape {tuple(t.shape)} has more than '
+                             f'2**31 - 1 elements per image; use backend=\'torch\'')
 
 
-def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    """Eq. 2: (B, C, h, w), (B, 9, 2h, 2w) -> (B, C, 2h, 2w); ``out``
-    (contiguous, accumulation dtype) receives the result if given."""
-    B, C, h, w = coarse.shape
-    dtype, acc = _acc_type(coarse, assign)
-    if out is None:
-        out = coarse.new_empty(B, C, 2 * h, 2 * w, dtype=dtype)
-    _jit(_upsample_kernel)[_grid(4 * h * w, B, BLOCK_PIXELS)](
-        coarse.contiguous(),
-        assign.contiguous(),
+def _tiles(height: int, width: int, batch: int, block_y: int, block_x: int):
+    return triton.cdiv(width, block_x), triton.cdiv(height, block_y), batch
+
+
+def _c(t: Tensor) -> Tensor:
+    return t if t.is_contiguous() else t.contiguous()
+
+
+# ---------------------------------------------------------------------------
+# Launchers
+# ---------------------------------------------------------------------------
+def _launch_upsample(coarse: Tensor, assign: Tensor, out: Tensor) -> Tensor:
+    B, C, H, W = out.shape
+    _jit(_upsample_kernel)[_tiles(H, W, B, BLOCK_Y, BLOCK_X)](
+        coarse,
+        assign,
         out,
         C,
-        h,
-        w,
-        ACC=acc,
-        BLOCK_C=_block_c(C, BLOCK_CHANNELS),
-        BLOCK_P=BLOCK_PIXELS,
+        H,
+        W,
+        ACC=_acc(coarse, assign)[1],
+        BLOCK_Y=BLOCK_Y,
+        BLOCK_X=BLOCK_X,
         num_warps=NUM_WARPS)
     return out
 
 
-def _downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor],
-                eps: Optional[float]) -> Tuple[Tensor, Optional[Tensor]]:
+def _launch_downsample(fine: Tensor,
+                       assign: Tensor,
+                       out: Tensor,
+                       denom: Optional[Tensor] = None,
+                       mass: bool = False,
+                       eps: float = 0.0,
+                       other: Optional[Tensor] = None,
+                       bias: Optional[Tensor] = None) -> Tensor:
     B, C, H, W = fine.shape
-    h, w = H // 2, W // 2
-    dtype, acc = _acc_type(fine, assign)
-    if out is None:
-        out = fine.new_empty(B, C, h, w, dtype=dtype)
-    denom = None if eps is None else fine.new_empty(B, 1, h, w, dtype=dtype)
-    _jit(_downsample_kernel)[_grid(h * w, B, BLOCK_SEEDS)](
-        fine.contiguous(),
-        assign.contiguous(),
+    _jit(_downsample_kernel)[_tiles(H // 2, W // 2, B, SEED_BLOCK_Y, SEED_BLOCK_X)](
+        fine,
+        assign,
         out,
         out if denom is None else denom,
+        out if other is None else other,
+        out if bias is None else bias,
         C,
-        h,
-        w,
-        0.0 if eps is None else float(eps),
-        NORMALISE=eps is not None,
-        ACC=acc,
-        BLOCK_C=_block_c(C, BLOCK_SEED_CHANNELS),
-        BLOCK_S=BLOCK_SEEDS,
+        H,
+        W,
+        float(eps),
+        MASS=mass,
+        DIVIDE=denom is not None and not mass,
+        DOT=bias is not None,
+        ACC=_acc(fine, assign)[1],
+        BLOCK_Y=SEED_BLOCK_Y,
+        BLOCK_X=SEED_BLOCK_X,
         num_warps=NUM_WARPS)
-    return out, denom
+    return out
+
+
+def _launch_correlation(out: Tensor,
+                        g: Optional[Tensor] = None,
+                        u: Optional[Tensor] = None,
+                        f: Optional[Tensor] = None,
+                        s: Optional[Tensor] = None,
+                        bias: Optional[Tensor] = None,
+                        assign: Optional[Tensor] = None,
+                        den: Optional[Tensor] = None,
+                        so: Optional[Tensor] = None,
+                        bo: Optional[Tensor] = None,
+                        softmax_scale: Optional[float] = None) -> Tensor:
+    fine = g if g is not None else f
+    B, C, H, W = fine.shape
+    inputs = [t for t in (g, u, f, s, bias, assign, den) if t is not None]
+    _jit(_correlation_kernel)[_tiles(H, W, B, BLOCK_Y, BLOCK_X)](
+        fine if g is None else g,
+        fine if u is None else u,
+        fine if f is None else f,
+        fine if s is None else s,
+        fine if bias is None else bias,
+        fine if assign is None else assign,
+        fine if den is None else den,
+        out,
+        out if so is None else so,
+        out if bo is None else bo,
+        C,
+        H,
+        W,
+        1.0 if softmax_scale is None else float(softmax_scale),
+        HAS_G=g is not None,
+        HAS_S=s is not None,
+        HAS_BIAS=bias is not None,
+        UPSAMPLE_S=so is not None,
+        DIVIDE=den is not None,
+        SOFTMAX=softmax_scale is not None,
+        ACC=_acc(*inputs)[1],
+        BLOCK_Y=BLOCK_Y,
+        BLOCK_X=BLOCK_X,
+        num_warps=NUM_WARPS)
+    return out
+
+
+def _launch_upsample2(coarse: Tensor, assign2: Tensor, assign1: Tensor, mid: Tensor,
+                      out: Tensor) -> Tensor:
+    B, C, H1, W1 = mid.shape
+    _jit(_upsample2_kernel)[_tiles(H1, W1, B, FUSED_BLOCK_Y - 2, FUSED_BLOCK_X - 2)](
+        coarse,
+        assign2,
+        assign1,
+        mid,
+        out,
+        C,
+        H1,
+        W1,
+        ACC=_acc(coarse, assign2, assign1)[1],
+        BLOCK_Y=FUSED_BLOCK_Y,
+        BLOCK_X=FUSED_BLOCK_X,
+        num_warps=FUSED_NUM_WARPS)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The kernel-set interface (see torch_kernels for the same functions)
+# ---------------------------------------------------------------------------
+def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
+    """Eq. 2: (B, C, h, w), (B, 9, 2h, 2w) -> (B, C, 2h, 2w) in the promoted
+    input dtype (into ``out`` if given)."""
+    coarse, assign = _c(coarse), _c(assign)
+    _check_size(coarse, assign)
+    B, C, h, w = coarse.shape
+    if out is None:
+        out = coarse.new_empty(B, C, 2 * h, 2 * w, dtype=_result(coarse, assign))
+    return _launch_upsample(coarse, assign, out)
 
 
 def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
     """Adjoint of :func:`upsample` in its first argument (the weighted-mean
     numerator): (B, C, H, W), (B, 9, H, W) -> (B, C, H/2, W/2)."""
-    return _downsample(fine, assign, out, None)[0]
+    fine, assign = _c(fine), _c(assign)
+    _check_size(fine, assign)
+    B, C, H, W = fine.shape
+    if out is None:
+        out = fine.new_empty(B, C, H // 2, W // 2, dtype=_result(fine, assign))
+    return _launch_downsample(fine, assign, out)
 
 
 def weighted_mean(fine: Tensor, assign: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     """``(mean (B, C, H/2, W/2), mass + eps (B, 1, H/2, W/2))`` in one
-    launch."""
-    return _downsample(fine, assign, None, eps)
-
-
-def _correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor], out: Optional[Tensor],
-                 softmax_scale: Optional[float]):
+    launch; the mass in the accumulation dtype."""
+    fine, assign = _c(fine), _c(assign)
+    _check_size(fine, assign)
     B, C, H, W = fine.shape
-    dtype, acc = _acc_type(fine, coarse)
-    accumulate = out is not None
-    if out is None:
-        out = fine.new_empty(B, 9, H, W, dtype=dtype)
-    _jit(_correlation_kernel)[_grid(H * W, B, BLOCK_PIXELS)](
-        fine.contiguous(),
-        coarse.contiguous(),
-        out if bias is None else bias.contiguous(),
-        out,
-        C,
-        H // 2,
-        W // 2,
-        1.0 if softmax_scale is None else float(softmax_scale),
-        HAS_BIAS=bias is not None,
-        ACCUMULATE=accumulate,
-        SOFTMAX=softmax_scale is not None,
-        ACC=acc,
-        BLOCK_C=_block_c(C, BLOCK_CHANNELS),
-        BLOCK_P=BLOCK_PIXELS,
-        num_warps=NUM_WARPS)
-    return out
+    out = fine.new_empty(B, C, H // 2, W // 2, dtype=_result(fine, assign))
+    denom = fine.new_empty(B, 1, H // 2, W // 2, dtype=_acc(fine, assign)[0])
+    _launch_downsample(fine, assign, out, denom, mass=True, eps=eps)
+    return out, denom
 
 
-def correlation(fine: Tensor,
-                coarse: Tensor,
-                bias: Optional[Tensor] = None,
-                accumulate: Optional[Tensor] = None) -> Tensor:
+def correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """out[j, y, x] = <fine[:, y, x], coarse[:, seed_j]> - bias[seed_j]:
-    (B, C, H, W), (B, C, H/2, W/2), bias (B, 1, H/2, W/2) -> (B, 9, H, W),
-    added to ``accumulate`` (contiguous) in place when given."""
-    return _correlation(fine, coarse, bias, accumulate, None)
+    (B, C, H, W), (B, C, H/2, W/2), bias (B, 1, H/2, W/2) -> (B, 9, H, W)."""
+    fine, coarse = _c(fine), _c(coarse)
+    _check_size(fine, coarse)
+    B, _, H, W = fine.shape
+    out = fine.new_empty(B, 9, H, W, dtype=_result(fine, coarse))
+    return _launch_correlation(out, g=fine, u=coarse, bias=None if bias is None else _c(bias))
 
 
 def seed_softmax(fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
     """Masked softmax over the 9 seeds of ``correlation(fine, coarse) / tau``
-    (out-of-map seeds exactly 0), fused in one launch: (B, 9, H, W)."""
-    return _correlation(fine, coarse, None, None, 1.0 / tau)
+    (out-of-map seeds exactly 0), fused in one launch: (B, 9, H, W) in the
+    accumulation dtype."""
+    fine, coarse = _c(fine), _c(coarse)
+    _check_size(fine, coarse)
+    B, _, H, W = fine.shape
+    out = fine.new_empty(B, 9, H, W, dtype=_acc(fine, coarse)[0])
+    return _launch_correlation(out, g=fine, u=coarse, softmax_scale=1.0 / tau)
 
 
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -362,3 +708,160 @@ def scope(device: torch.device):
     if device.type == 'cuda':
         return torch.cuda.device(device)
     return contextlib.nullcontext()
+
+
+def upsample_levels(coarse: Tensor,
+                    assignments: Sequence[Tensor],
+                    keep: bool = False) -> Tuple[Tensor, List[Tensor]]:
+    """``U_1(...U_L(coarse))`` through ``assignments`` (finest first), the two
+    finest upsamplings fused in one launch: L - 1 launches for L >= 2.
+
+    Returns:
+        tuple: the result (B, C, H, W) in the promoted input dtype, and the
+        intermediates ``[u_1, ..., u_{L-1}]`` (the input of the upsampling by
+        ``assignments[l]`` is ``u_l``; accumulation dtype) when ``keep``,
+        else ``[]``.
+    """
+    coarse = _c(coarse)
+    assignments = [_c(a) for a in assignments]
+    _check_size(coarse, *assignments)
+    B, C = coarse.shape[:2]
+    acc = _acc(coarse, *assignments)[0]
+    result = _result(coarse, *assignments)
+    levels = len(assignments)
+    mids: List[Optional[Tensor]] = [None] * levels
+    feat = coarse
+    for lvl in range(levels - 1, 1, -1):  # the coarse levels one by one
+        H, W = assignments[lvl].shape[-2:]
+        feat = _launch_upsample(feat, assignments[lvl], coarse.new_empty(B, C, H, W, dtype=acc))
+        mids[lvl - 1] = feat
+    H, W = assignments[0].shape[-2:]
+    out = coarse.new_empty(B, C, H, W, dtype=result)
+    if levels == 1:
+        _launch_upsample(feat, assignments[0], out)
+    else:
+        mid = coarse.new_empty(B, C, H // 2, W // 2, dtype=acc)
+        _launch_upsample2(feat, assignments[1], assignments[0], mid, out)
+        mids[0] = mid
+    return out, ([m for m in mids if m is not None] if keep else [])
+
+
+def reconstruct_forward(x: Tensor, assignments: Sequence[Tensor],
+                        eps: float) -> Tuple[Tensor, List[Tensor]]:
+    """q(x, A) = U_1(...U_L(D_L(...D_1(x)))) in 2L - 1 launches (3 for [A4,
+    A8]): a weighted-mean launch per level (mean and mass in one pass), then
+    :func:`upsample_levels`.
+
+    Returns:
+        tuple: q (B, C, H, W) in the promoted input dtype, and what the
+        backward pass needs: ``[c_1..c_L, m_1..m_L, u_1..u_{L-1}]``, the
+        weighted means, their normalisers ``mass + eps`` and the upsampled
+        intermediates (accumulation dtype). Kept rather than recomputed: for
+        [A4, A8] at C channels and H x W pixels that is (C (1/4 + 1/16 + 1/4)
+        + 1/4 + 1/16) H W elements per image, about half of ``x``.
+    """
+    x = _c(x)
+    assignments = [_c(a) for a in assignments]
+    _check_size(x, *assignments)
+    acc = _acc(x, *assignments)[0]
+    B, C = x.shape[:2]
+    means, denoms = [], []
+    feat = x
+    for assign in assignments:
+        H, W = assign.shape[-2:]
+        mean = x.new_empty(B, C, H // 2, W // 2, dtype=acc)
+        denom = x.new_empty(B, 1, H // 2, W // 2, dtype=acc)
+        _launch_downsample(feat, assign, mean, denom, mass=True, eps=eps)
+        means.append(mean)
+        denoms.append(denom)
+        feat = mean
+    out, mids = upsample_levels(feat, assignments, keep=True)
+    return out, means + denoms + mids
+
+
+def reconstruct_backward(grad: Tensor, x: Tensor, assignments: Sequence[Tensor],
+                         saved: Sequence[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+    """Gradients of q(x, A) w.r.t. x and every assignment in 2L launches (4
+    for [A4, A8]), no torch op between them.
+
+    With u_0 = q, u_{l-1} = U_l(u_l), u_L = c_L, c_l = D_l(c_{l-1}) / m_l:
+
+    * G_l = D_l(G_{l-1}) (G_0 = grad), the gradient w.r.t. u_l, for l < L
+      (one downsampling launch each);
+    * s_L = D_L(G_{L-1}) / m_L and bias_L = <s_L, c_L> (one launch);
+    * level l = L..1 (one correlation launch each): gA_l = corr(G_{l-1},
+      u_l) + corr(c_{l-1}, s_l) - bias_l, and s_{l-1} = U_l(s_l) / m_{l-1},
+      bias_{l-1} = <s_{l-1}, c_{l-1}> from the same gathers (at level 1,
+      ``U_1(s_1)`` is the gradient w.r.t. x).
+    """
+    grad, x = _c(grad), _c(x)
+    assignments = [_c(a) for a in assignments]
+    levels = len(assignments)
+    means = list(saved[:levels])
+    denoms = list(saved[levels:2 * levels])
+    mids = list(saved[2 * levels:])
+    acc = _acc(grad, x, *assignments)[0]
+    B, C = x.shape[:2]
+    ups = mids + [means[-1]]  # ups[l - 1] = u_l
+    gs = [grad]  # gs[l] = G_l
+    for lvl in range(levels - 1):
+        H, W = assignments[lvl].shape[-2:]
+        gs.append(
+            _launch_downsample(gs[-1], assignments[lvl],
+                               x.new_empty(B, C, H // 2, W // 2, dtype=acc)))
+    H, W = assignments[-1].shape[-2:]
+    scaled = x.new_empty(B, C, H // 2, W // 2, dtype=acc)
+    bias = x.new_empty(B, 1, H // 2, W // 2, dtype=acc)
+    _launch_downsample(
+        gs[-1], assignments[-1], scaled, denom=denoms[-1], other=means[-1], bias=bias)
+    grad_a: List[Optional[Tensor]] = [None] * levels
+    for lvl in range(levels - 1, -1, -1):  # level lvl + 1 in the docstring
+        assign = assignments[lvl]
+        H, W = assign.shape[-2:]
+        fine = x if lvl == 0 else means[lvl - 1]
+        grad_a[lvl] = assign.new_empty(B, 9, H, W)
+        if lvl == 0:
+            so = x.new_empty(B, C, H, W)
+            _launch_correlation(
+                grad_a[lvl], g=gs[0], u=ups[0], f=x, s=scaled, bias=bias, assign=assign, so=so)
+            return so, grad_a
+        so = x.new_empty(B, C, H, W, dtype=acc)
+        bo = x.new_empty(B, 1, H, W, dtype=acc)
+        _launch_correlation(
+            grad_a[lvl],
+            g=gs[lvl],
+            u=ups[lvl],
+            f=fine,
+            s=scaled,
+            bias=bias,
+            assign=assign,
+            den=denoms[lvl - 1],
+            so=so,
+            bo=bo)
+        scaled, bias = so, bo
+    raise AssertionError('unreachable')
+
+
+def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
+    """Hard superpixels of one or two levels in one launch: (B, H, W) int64
+    flat seed indices on the coarsest grid (see
+    :func:`mmseg_spixreg.ops.hard_superpixels`)."""
+    if len(assignments) > 2:
+        raise ValueError('triton hard_superpixels: one or two levels')
+    a1 = _c(assignments[0])
+    a2 = _c(assignments[-1])
+    _check_size(a1)
+    B, _, H, W = a1.shape
+    out = a1.new_empty(B, H, W, dtype=torch.int64)
+    _jit(_hard_superpixels_kernel)[_tiles(H, W, B, BLOCK_Y, BLOCK_X)](
+        a1,
+        a2,
+        out,
+        H,
+        W,
+        TWO=len(assignments) == 2,
+        ACC=_acc(a1, a2)[1],
+        BLOCK_Y=BLOCK_Y,
+        BLOCK_X=BLOCK_X,
+        num_warps=NUM_WARPS)
+    return out
