@@ -4,8 +4,8 @@
 # stride stage outputs (stride 4 with 8, 8 with 16) of the stock ResNetV1c, the stock ASPPHead
 # computes the stride-16 logits inside HCFCNHead, which upsamples them 16 -> 8 -> 4 with the
 # assignments; the stock auxiliary FCNHead still reads stage 3 by in_index. The paper's levels,
-# K, tau and m come from _base_/models/hcfcn.py; regularized (lambda = 0.075). Plain BN instead
-# of the base's SyncBN (single GPU / CPU); use SyncBN for multi-GPU training.
+# K, tau, m and the head's loss come from _base_/models/hcfcn.py; regularized (lambda = 0.075).
+# Plain BN instead of the base's SyncBN (single GPU / CPU); use SyncBN for multi-GPU training.
 _base_ = [
     'mmseg::_base_/models/deeplabv3_r50-d8.py', './_base_/models/hcfcn.py',
     './_base_/datasets/cityscapes_1024x512.py', './_base_/default_runtime.py',
@@ -25,8 +25,8 @@ model = dict(
     # _delete_: HCFCNHead replaces mmseg's ASPPHead and wraps a new one (logits_head); the base's
     # ASPPHead arguments (dilations for output stride 8) are not HCFCNHead arguments
     decode_head=dict(
+        _base_.hcfcn_head,
         _delete_=True,
-        type='HCFCNHead',
         in_channels=2048,
         in_index=3,
         channels=512,
@@ -34,10 +34,7 @@ model = dict(
         num_classes=19,
         norm_cfg=norm_cfg,
         align_corners=False,
+        # the stride-16 logits (the backbone runs at output stride 16)
         logits_head=dict(type='ASPPHead', dilations=(1, 6, 12, 18)),
-        # mean over labelled pixels (as PyTorch's CE): keeps the CE : lambda L_SLIC balance
-        # independent of the labelled fraction of coarse annotations
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True),
         loss_slic=dict(_base_.slic_loss, loss_weight=0.075)),
     auxiliary_head=dict(norm_cfg=norm_cfg))

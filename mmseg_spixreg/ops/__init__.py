@@ -12,24 +12,14 @@ One concern per file:
 * :mod:`.superpixel`      the public operators and the ``backend`` switch.
 
 The learned assignment of eq. 1 (it has weights) is
-:class:`mmseg_spixreg.models.utils.SuperpixelAssignment`; it is still
-importable from here for compatibility.
+:class:`mmseg_spixreg.models.utils.SuperpixelAssignment`.
 """
 from .layout import NUM_SEEDS, SEED_OFFSETS, seed_coordinates, valid_seed_mask
 from .superpixel import (BACKENDS, hard_superpixels, neighbour_correlation, seed_softmax,
                          superpixel_downsample, superpixel_reconstruct, superpixel_upsample)
 
 __all__ = [
-    'BACKENDS', 'NUM_SEEDS', 'SEED_OFFSETS', 'SuperpixelAssignment', 'hard_superpixels',
-    'neighbour_correlation', 'seed_coordinates', 'seed_softmax', 'superpixel_downsample',
-    'superpixel_reconstruct', 'superpixel_upsample', 'valid_seed_mask'
+    'BACKENDS', 'NUM_SEEDS', 'SEED_OFFSETS', 'hard_superpixels', 'neighbour_correlation',
+    'seed_coordinates', 'seed_softmax', 'superpixel_downsample', 'superpixel_reconstruct',
+    'superpixel_upsample', 'valid_seed_mask'
 ]
-
-
-def __getattr__(name: str):
-    # Lazy: models.utils imports this package (a module-level import here
-    # would be circular).
-    if name == 'SuperpixelAssignment':
-        from ..models.utils.superpixel_assignment import SuperpixelAssignment
-        return SuperpixelAssignment
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

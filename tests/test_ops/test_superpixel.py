@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Tests of the superpixel core ops (issue 3) against slow loop references.
+"""Tests of the superpixel core ops against slow loop references.
 
 These run the default backend ('auto': the torch kernels for CPU tensors);
 tests/test_ops/test_triton_kernels.py runs the Triton kernels against the same references
@@ -11,7 +11,6 @@ import itertools
 import pytest
 import torch
 
-import mmseg_spixreg.ops
 from mmseg_spixreg.models.utils import SuperpixelAssignment
 from mmseg_spixreg.ops import (hard_superpixels, neighbour_correlation, seed_coordinates,
                                superpixel_downsample, superpixel_reconstruct, superpixel_upsample)
@@ -74,12 +73,6 @@ def test_neighbour_correlation_matches_loop_reference(block_size):
         for j, sy, sx in in_map_seeds(y, x, 3, 4):
             expected[b, j, y, x] = torch.dot(fine[b, :, y, x], coarse[b, :, sy, sx])
     torch.testing.assert_close(neighbour_correlation(fine, coarse), expected)
-
-
-def test_assignment_still_importable_from_ops():
-    # moved to models.utils (it has weights); the old import keeps working
-    assert mmseg_spixreg.ops.SuperpixelAssignment is SuperpixelAssignment
-    assert 'SuperpixelAssignment' in mmseg_spixreg.ops.__all__
 
 
 # ---------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 # HCFCN-16 (Suzuki 2021) on the FCN-16 baseline's backbone: A(4) and A(8) are learned from the
 # feature pairs (x(s), z(2s)) at the two DCN downsamplings; the stride-16 logits are
 # superpixel-upsampled 16 -> 8 -> 4 and bilinearly 4 -> 1. The paper's levels, K, tau and m come
-# from ./hcfcn.py; the SLIC regulariser is OFF here (lambda = loss_slic.loss_weight = 0): the
-# regularized configs (configs/hcfcn_r34_*.py) set lambda.
+# and the head's loss from ./hcfcn.py; the SLIC regulariser is OFF here (lambda =
+# loss_slic.loss_weight = 0): the regularized configs (configs/hcfcn_r34_*.py) set lambda.
 # SpixSegDataPreProcessor keeps the un-normalised image for L_SLIC; SpixEncoderDecoder adds
 # `pred_superpixels` (hard ids, SpixASA) and `pred_assignments` (soft A(4), A(8), ASA by eq. 8) to
 # the predictions; SpixSegTTAModel keeps them under test-time augmentation.
@@ -15,8 +15,8 @@ model = dict(
     # _delete_: HCFCNHead replaces FCNHead, whose `concat_input` HCFCNHead does not take; the
     # classifier itself is FCN-16's (1x1 conv_seg on conv4_x, dropout 0.1)
     decode_head=dict(
+        _base_.hcfcn_head,
         _delete_=True,
-        type='HCFCNHead',
         in_channels=256,
         in_index=2,
         channels=256,
@@ -24,11 +24,6 @@ model = dict(
         dropout_ratio=0.1,
         num_classes=19,
         norm_cfg=norm_cfg,
-        align_corners=False,
-        # mean over labelled pixels (as PyTorch's CE): keeps the CE : lambda L_SLIC balance
-        # independent of the labelled fraction of coarse annotations
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True),
-        loss_slic=dict(_base_.slic_loss, loss_weight=0.0)))
+        align_corners=False))
 # test-time augmentation that keeps pred_superpixels and pred_assignments (SpixASA, ASA eq. 8)
 tta_model = dict(type='SpixSegTTAModel')

@@ -43,9 +43,13 @@ class HCFCNHead(BaseDecodeHead):
         num_convs (int): ConvModules before the classifier (0: ``conv_seg`` directly on the
             coarse feature; then ``channels`` must equal ``in_channels``). Default: 0.
         kernel_size (int): kernel size of those convs. Default: 3.
-        logits_head (dict, optional): config of an mmseg decode head computing the stride-16
-            logits instead (its ``forward`` gets all inputs). Missing keys among in_channels,
-            channels, in_index, input_transform, num_classes, dropout_ratio, conv_cfg, norm_cfg,
+        logits_head (dict, optional): config of an mmseg decode head computing the coarse
+            logits instead (its ``forward`` gets all inputs). Its logits must be at stride 16
+            (twice the coarsest assignment level: (B, C, H/16, W/16) for levels (4, 8)), e.g.
+            ``ASPPHead`` / ``PSPHead`` on a backbone at output stride 16; a head at another
+            stride (DeepLabV3+'s ``DepthwiseSeparableASPPHead``: stride 4) raises a
+            ``ValueError`` naming the stride. Missing keys among in_channels, channels,
+            in_index, input_transform, num_classes, dropout_ratio, conv_cfg, norm_cfg,
             act_cfg, align_corners, ignore_index default to this head's.
         loss_slic (dict, optional): SLICLoss config; None or ``loss_weight=0`` disables it
             (SLICLoss defaults to lambda = 1.0, as every mmseg loss: configs state lambda).
@@ -60,10 +64,6 @@ class HCFCNHead(BaseDecodeHead):
                  loss_slic: Optional[dict] = None,
                  supervised: bool = True,
                  **kwargs) -> None:
-        if 'levels' in kwargs:
-            raise TypeError('HCFCNHead: `levels` is no longer a head argument: the head upsamples '
-                            'through the levels of the AssignmentNeck (set model.neck.levels '
-                            'only; remove decode_head.levels)')
         super().__init__(**kwargs)
         self.supervised = supervised
         self.loss_slic = MODELS.build(loss_slic) if loss_slic is not None else None
@@ -142,9 +142,13 @@ class HCFCNHead(BaseDecodeHead):
         he, we = assignments[-1].shape[-2:]
         if tuple(logits.shape[-2:]) != (he // 2, we // 2):
             raise ValueError(
-                f'HCFCNHead: logits of size {tuple(logits.shape[-2:])} do not match the coarse '
-                f'grid {(he // 2, we // 2)} of the coarsest assignment ({he}x{we}); the '
-                f'classifier input must have twice the stride of the coarsest level')
+                'HCFCNHead: the coarse logits must be at twice the stride of the coarsest '
+                "assignment level (stride 16 for the paper's levels (4, 8)): got logits of "
+                f'size {tuple(logits.shape[-2:])}, expected {(he // 2, we // 2)} (the coarse '
+                f'grid of the {he}x{we} coarsest assignment). A logits_head must predict at '
+                'that stride, e.g. ASPPHead or PSPHead on a backbone at output stride 16; a '
+                "head that upsamples inside (DeepLabV3+'s DepthwiseSeparableASPPHead predicts "
+                'at stride 4) does not fit')
         for a in reversed(assignments):
             logits = superpixel_upsample(logits, a.to(logits.dtype))
         h, w = fine_sizes[0]

@@ -144,10 +144,6 @@ class SpixEncoderDecoder(EncoderDecoder):
         assert (count_mat == 0).sum() == 0
         return SpixInference(preds / count_mat, spix)
 
-    def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
-        """mmseg's whole/slide dispatch (and its checks), returning :class:`SpixInference`."""
-        return super().inference(inputs, batch_img_metas)
-
     def postprocess_result(self,
                            outputs: Union[SpixInference, Tensor],
                            data_samples: OptSampleList = None) -> SampleList:
@@ -175,19 +171,6 @@ class SpixEncoderDecoder(EncoderDecoder):
                                          tuple(outputs.seg_logits.shape[-2:]), results,
                                          only_prediction)
         return results
-
-    def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
-        """mmseg's predict (``inference`` + ``postprocess_result``).
-
-        Args:
-            inputs (Tensor): (B, 3, H, W).
-            data_samples (list[SegDataSample], optional): with metainfo.
-
-        Returns:
-            list[SegDataSample]: ``pred_sem_seg``, ``seg_logits`` (+ ``pred_superpixels`` and,
-            in whole mode, ``pred_assignments``).
-        """
-        return super().predict(inputs, data_samples)
 
     @staticmethod
     def _padding(meta: dict) -> Sequence[int]:

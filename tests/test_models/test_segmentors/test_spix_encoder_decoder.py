@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""SpixEncoderDecoder (issue 4): each method's training step, validation of the whole config,
+"""SpixEncoderDecoder: each method's training step, validation of the whole config,
 gradients, prediction with pred_superpixels (whole / slide / flip), the head in a stock
 DeepLabV3.
 
@@ -48,10 +48,10 @@ def test_config_validation(changes, match):
 
 
 def test_head_levels_moved_to_the_neck():
-    """The levels are set in the neck alone: an old config's decode_head.levels is a clear
-    TypeError, and the head follows whatever levels the neck computes (one level: A(8) only,
+    """The levels are set in the neck alone: the head takes no ``levels`` argument (a TypeError
+    naming it), and follows whatever levels the neck computes (one level: A(8) only,
     stride-16 logits upsampled to stride 8)."""
-    with pytest.raises(TypeError, match='`levels` is no longer a head argument.*model.neck.levels'):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'levels'"):
         MODELS.build(
             model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.levels': (4, 8)}))
     model = build_model('hcfcn_r34_cityscapes_fine.py', **{'model.neck.levels': (8, )})
