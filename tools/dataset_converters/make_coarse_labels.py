@@ -19,6 +19,12 @@ Example (CamVid, written outside git under ``data/``)::
         ../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot \\
         --erode 12 --ignore-index 11 255 --nproc 2
 
+``--protocol original`` makes them as the thesis's own code does instead (square 25 x 25 erosion
+for N = 12, ``RETR_TREE`` contours, Douglas-Peucker at 0.005 x arc length, later classes
+overwrite earlier ones); both generators live in
+``mmseg_spixreg/datasets/transforms/coarsen_labels.py``, shared with the ``CoarsenLabels``
+pipeline step (which the original protocol runs on the fly, after the random crop).
+
 Reports the labelled-pixel fraction before (fine) and after (coarse), and the fraction of coarse
 labels that disagree with the fine labels (polygon simplification can cut corners). Existing
 outputs are kept (and only counted) unless ``--overwrite``; every file is written to a temporary
@@ -31,67 +37,47 @@ import sys
 from functools import partial
 from typing import Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
 
 from converter_utils import map_with_progress, read_label, write_image_atomic
+from mmseg_spixreg.datasets.transforms.coarsen_labels import COARSE_PROTOCOLS, coarsen_labels
 
 
 def make_coarse(fine: np.ndarray,
                 erode: int = 12,
                 epsilon: Optional[float] = None,
                 ignore_values: Sequence[int] = (255, ),
-                out_ignore: int = 255) -> np.ndarray:
-    """Coarse label map from a fine one: erode each class region, polygonise, rest ignored.
+                out_ignore: int = 255,
+                protocol: str = 'paper') -> np.ndarray:
+    """Coarse label map from a fine one (``mmseg_spixreg``'s ``coarsen_labels``).
 
     Args:
         fine (np.ndarray): Fine label map, shape (H, W), integer class ids.
         erode (int): Erosion distance N in pixels (>= 0). Defaults to 12.
-        epsilon (float, optional): Douglas-Peucker tolerance in pixels; None for ``N / 4``
-            (0 keeps the eroded contour exactly). Defaults to None.
+        epsilon (float, optional): Douglas-Peucker tolerance in pixels of the 'paper' protocol;
+            None for ``N / 4`` (0 keeps the eroded contour exactly). Defaults to None.
         ignore_values (Sequence[int]): Input labels that are void. Defaults to (255, ).
         out_ignore (int): Label written where there is no polygon. Defaults to 255.
+        protocol (str): 'paper' (round erosion, the thesis text) or 'original' (the thesis's
+            own code). Defaults to 'paper'.
 
     Returns:
         np.ndarray: Coarse label map, shape (H, W), dtype of ``fine`` (uint8 for PNG input).
     """
-    if erode < 0:
-        raise ValueError(f'erode must be >= 0, got {erode}')
-    if epsilon is None:
-        epsilon = erode / 4.0
-    coarse = np.full(fine.shape, out_ignore, dtype=fine.dtype)
-    classes = [c for c in np.unique(fine) if c not in set(ignore_values)]
-    for c in classes:
-        region = (fine == c).astype(np.uint8)
-        if erode > 0:
-            # Distance of each region pixel to the nearest pixel outside the region; pixels
-            # beyond the image are not "outside" (no erosion from the border).
-            dist = cv2.distanceTransform(region, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-            core = (dist > erode).astype(np.uint8)
-        else:
-            core = region
-        if not core.any():
-            continue
-        contours, _ = cv2.findContours(core, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-        polygons = [
-            cv2.approxPolyDP(cnt, epsilon, True) if epsilon > 0 else cnt for cnt in contours
-        ]
-        polygons = [p for p in polygons if len(p) >= 3]
-        if not polygons:
-            continue
-        mask = np.zeros(fine.shape, np.uint8)
-        # Drawing all contours (outer boundaries and holes) in one call fills with the
-        # even-odd rule, so holes (e.g. sky seen through a building) stay unfilled.
-        cv2.drawContours(mask, polygons, -1, 1, thickness=cv2.FILLED)
-        # Regions of different classes are >= 2N apart, so polygons only collide where the
-        # simplification cut corners; the first class drawn keeps the pixel.
-        coarse[(mask == 1) & (coarse == out_ignore)] = c
-    return coarse
+    return coarsen_labels(fine, protocol, erode, epsilon, ignore_values, out_ignore)
 
 
-def _process_one(rel_path: str, in_dir: str, out_dir: str, in_suffix: str,
-                 out_suffix: Optional[str], erode: int, epsilon: Optional[float],
-                 ignore_values: Sequence[int], out_ignore: int, overwrite: bool) -> Dict:
+def _process_one(rel_path: str,
+                 in_dir: str,
+                 out_dir: str,
+                 in_suffix: str,
+                 out_suffix: Optional[str],
+                 erode: int,
+                 epsilon: Optional[float],
+                 ignore_values: Sequence[int],
+                 out_ignore: int,
+                 overwrite: bool,
+                 protocol: str = 'paper') -> Dict:
     src = osp.join(in_dir, rel_path)
     rel_out = rel_path
     if out_suffix is not None:
@@ -106,7 +92,7 @@ def _process_one(rel_path: str, in_dir: str, out_dir: str, in_suffix: str,
                              f'{src} has {fine.shape}; use --overwrite to regenerate')
         status = 'skipped'
     else:
-        coarse = make_coarse(fine, erode, epsilon, ignore_values, out_ignore)
+        coarse = make_coarse(fine, erode, epsilon, ignore_values, out_ignore, protocol)
         write_image_atomic(dst, coarse)
         status = 'written'
     coarse_labelled = coarse != out_ignore
@@ -148,7 +134,8 @@ def convert(in_dir: str,
             out_suffix: Optional[str] = None,
             nproc: int = 1,
             overwrite: bool = False,
-            progress: bool = True) -> Dict:
+            progress: bool = True,
+            protocol: str = 'paper') -> Dict:
     """Make coarse labels for every fine label file of a directory.
 
     Args:
@@ -164,6 +151,7 @@ def convert(in_dir: str,
         nproc (int): Worker processes. Defaults to 1.
         overwrite (bool): Regenerate existing outputs. Defaults to False.
         progress (bool): Show a tqdm progress bar. Defaults to True.
+        protocol (str): 'paper' or 'original' (see :func:`make_coarse`). Defaults to 'paper'.
 
     Returns:
         dict: ``files``, ``written``, ``skipped``, ``pixels``, ``fine_fraction``,
@@ -183,7 +171,8 @@ def convert(in_dir: str,
         epsilon=epsilon,
         ignore_values=tuple(int(v) for v in ignore_values),
         out_ignore=out_ignore,
-        overwrite=overwrite)
+        overwrite=overwrite,
+        protocol=protocol)
     rows = map_with_progress(worker, files, nproc, f'coarse labels N={erode}', progress)
     pixels = sum(r['pixels'] for r in rows)
     coarse_labelled = sum(r['coarse_labelled'] for r in rows)
@@ -234,14 +223,36 @@ def parse_args(argv=None):
         help='worker processes (default: all cores)')
     parser.add_argument(
         '--overwrite', action='store_true', help='regenerate outputs that already exist')
+    parser.add_argument(
+        '--protocol',
+        choices=COARSE_PROTOCOLS,
+        default='paper',
+        help="'paper' (default: the thesis text, round erosion) or 'original' (the thesis's own "
+        'code: square erosion, later classes overwrite; no --epsilon)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.protocol == 'original' and args.epsilon is not None:
+        print(
+            "error: --epsilon does not apply to --protocol original (its Douglas-Peucker "
+            "tolerance is 0.005 x each contour's arc length)",
+            file=sys.stderr)
+        return 1
     try:
-        stats = convert(args.in_dir, args.out_dir, args.erode, args.epsilon, args.ignore_index,
-                        args.out_ignore, args.suffix, args.out_suffix, args.nproc, args.overwrite)
+        stats = convert(
+            args.in_dir,
+            args.out_dir,
+            args.erode,
+            args.epsilon,
+            args.ignore_index,
+            args.out_ignore,
+            args.suffix,
+            args.out_suffix,
+            args.nproc,
+            args.overwrite,
+            protocol=args.protocol)
     except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ...ops import superpixel_reconstruct
 
@@ -228,3 +229,98 @@ def asa_from_assignments(gt,
     """
     correct, labelled = asa_from_assignments_counts(gt, assignments, num_classes, ignore_index)
     return correct / labelled if labelled else float('nan')
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixel accuracy and ASA as the thesis's own code measures them (``protocol='original'``)
+# ---------------------------------------------------------------------------------------------
+def pixel_accuracy_original(pred, gt, ignore_index: int = 255) -> float:
+    """Pixel accuracy of one image as the original code computes it (``PixAcc_orig``).
+
+    ``correct labelled / (labelled + 1e-6)``: 0 for an image without labelled pixel (which still
+    counts in the dataset's mean over images).
+
+    Args:
+        pred (np.ndarray): (H, W) predicted labels.
+        gt (np.ndarray): (H, W) ground truth, same shape.
+        ignore_index (int): void label. Defaults to 255.
+
+    Returns:
+        float: in [0, 1).
+    """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f'pred and gt shapes differ: {pred.shape} vs {gt.shape}')
+    labelled = gt != ignore_index
+    return np.count_nonzero((pred == gt) & labelled) / (np.count_nonzero(labelled) + 1e-6)
+
+
+def one_hot_bilinear_to_grid(gt: torch.Tensor, num_classes: int, grid, ignore_index: int = 255):
+    """The one-hot ground truth bilinearly resized to the finest assignment grid.
+
+    Void pixels are the zero vector. The map is zero-padded (bottom/right) to ``4 * grid`` (the
+    input the network saw, a multiple of its coarsest stride; no padding when H and W are
+    multiples of 16), then resized by ``F.interpolate(mode='bilinear', align_corners=False)``
+    without antialiasing: each cell value is the bilinear sample at the cell centre, i.e. the
+    mean of the 2x2 pixels (4i + 1, 4i + 2) x (4j + 1, 4j + 2), not the mean of the 4x4 cell.
+
+    Args:
+        gt (Tensor): (H, W) int64 labels in ``[0, num_classes)`` or ``ignore_index``.
+        num_classes (int): C.
+        grid (tuple[int, int]): (h4, w4), the grid of A(4).
+        ignore_index (int): void label. Defaults to 255.
+
+    Returns:
+        Tensor: (1, C, h4, w4) float64.
+    """
+    H, W = gt.shape
+    h4, w4 = int(grid[0]), int(grid[1])
+    labelled = gt != ignore_index
+    one_hot = F.one_hot(gt.clamp(0, num_classes - 1), num_classes).double()
+    one_hot = (one_hot * labelled[..., None]).permute(2, 0, 1)[None]
+    one_hot = F.pad(one_hot, (0, 4 * w4 - W, 0, 4 * h4 - H))
+    return F.interpolate(one_hot, size=(h4, w4), mode='bilinear', align_corners=False)
+
+
+def asa_original(gt, assignments: Sequence[torch.Tensor], num_classes: int,
+                 ignore_index: int = 255) -> float:
+    """ASA of one image as the original code computes it (``ASA_orig``).
+
+    The one-hot ground truth goes to the A(4) grid bilinearly
+    (:func:`one_hot_bilinear_to_grid`), is reconstructed through ``q(., [A4, A8])`` (down then
+    up), resized bilinearly (align_corners False) back to the pixels and arg-maxed over the
+    classes (ties: the lowest class); ``correct labelled / (labelled + 1e-6)``. Eq. 8 as
+    implemented by :func:`asa_from_assignments_counts` uses the 4x4 cell means and nearest
+    upsampling instead (the box A(1), A(2)).
+
+    Args:
+        gt (np.ndarray | Tensor): (H, W) integer labels.
+        assignments (Sequence[Tensor]): [A4, A8], (1, 9, h, w) each, at stride 4 and 8 of gt
+            (the grid of gt padded to a multiple of 16, as for eq. 8).
+        num_classes (int): number of classes C.
+        ignore_index (int): void label. Defaults to 255.
+
+    Returns:
+        float: in [0, 1); 0 without labelled pixels.
+    """
+    gt = _as_long_tensor(gt)
+    levels = [a.detach().cpu().double() for a in assignments]
+    levels = [a[None] if a.dim() == 3 else a for a in levels]
+    H, W = gt.shape
+    top = 4 * 2**len(levels)
+    expected = (-(-H // top) * top // 4, -(-W // top) * top // 4)
+    if len(levels) == 0 or tuple(levels[0].shape[-2:]) != expected:
+        raise ValueError(f'asa_original: assignments[0] must be on the stride-4 grid {expected} '
+                         f'of a {H}x{W} label map, got '
+                         f'{[tuple(a.shape) for a in levels]}')
+    labelled = gt != ignore_index
+    bad = labelled & ((gt < 0) | (gt >= num_classes))
+    if bool(bad.any()):
+        raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
+                         f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
+    y4 = one_hot_bilinear_to_grid(gt, num_classes, expected, ignore_index)
+    q = superpixel_reconstruct(y4.contiguous(), levels)
+    q = F.interpolate(q, size=(4 * expected[0], 4 * expected[1]), mode='bilinear',
+                      align_corners=False)[0, :, :H, :W]
+    correct = int(((q.argmax(dim=0) == gt) & labelled).sum())
+    return correct / (int(labelled.sum()) + 1e-6)

@@ -181,3 +181,125 @@ def boundary_recall(pred: np.ndarray,
     if den == 0:
         return float(empty_value)
     return num / den
+
+
+# ---------------------------------------------------------------------------------------------
+# BR as the thesis's own code measures it (``protocol='original'``, reported as ``BR_orig``)
+# ---------------------------------------------------------------------------------------------
+def original_tolerance(height: int, width: int) -> int:
+    """Hood width of the original code: ``round(0.0025 * sqrt(H^2 + W^2))``.
+
+    Python's ``round`` (half to even, as the original's Python code): 0.5 -> 0, 1.5 -> 2; it
+    differs from :func:`default_tolerance` (half away from zero) only at an exact half, e.g. a
+    160x120 map (0.5: 0 here, 1 there).
+
+    Args:
+        height (int): Image height H in pixels.
+        width (int): Image width W in pixels.
+
+    Returns:
+        int: r in pixels.
+    """
+    return int(round(0.0025 * math.hypot(height, width)))
+
+
+def _window(k: int) -> np.ndarray:
+    return np.ones((2 * k + 1, 2 * k + 1), np.uint8)
+
+
+def near_other_class(labels: np.ndarray, k: int, labelled: np.ndarray) -> np.ndarray:
+    """Labelled pixels whose ``(2k+1) x (2k+1)`` window holds a labelled pixel of another class.
+
+    The window is clipped at the image border (outside does not count); with ``k = 1`` it is the
+    8-neighbourhood. Computed as the window maximum and minimum of the labels over the labelled
+    pixels: another class is present iff either differs from the centre's label.
+
+    Args:
+        labels (np.ndarray): (H, W) integer label map.
+        k (int): window half-width (>= 0; 0 gives an empty map).
+        labelled (np.ndarray): (H, W) bool, the pixels that carry a class.
+
+    Returns:
+        np.ndarray: (H, W) bool.
+    """
+    if k == 0:
+        return np.zeros(labels.shape, bool)
+    values = labels.astype(np.float32)
+    # cv2's default border for dilate / erode leaves outside pixels out of the max / min
+    high = cv2.dilate(np.where(labelled, values, np.float32(-1)), _window(k))
+    low = cv2.erode(np.where(labelled, values, np.float32(np.inf)), _window(k))
+    return labelled & ((high > values) | (low < values))
+
+
+def near_void(labelled: np.ndarray, k: int) -> np.ndarray:
+    """Pixels whose ``(2k+1) x (2k+1)`` window (clipped at the border) holds a void pixel.
+
+    Args:
+        labelled (np.ndarray): (H, W) bool, False where the label is void.
+        k (int): window half-width (>= 0).
+
+    Returns:
+        np.ndarray: (H, W) bool.
+    """
+    void = (~labelled).astype(np.uint8)
+    if k == 0:
+        return void.astype(bool)
+    return cv2.dilate(void, _window(k)).astype(bool)
+
+
+def original_boundary_band(labels: np.ndarray,
+                           k: int,
+                           ignore_index: Optional[int] = 255) -> np.ndarray:
+    """``N_k(y)`` of the original code: :func:`near_other_class` minus :func:`near_void`.
+
+    ``b0 = N_1`` is the (8-connected) boundary, ``N_r`` the hood. A prediction has no void
+    (``ignore_index=None``), so only the first rule applies to it.
+
+    Args:
+        labels (np.ndarray): (H, W) integer label map.
+        k (int): window half-width.
+        ignore_index (int, optional): void label; None: every pixel is labelled.
+
+    Returns:
+        np.ndarray: (H, W) bool.
+    """
+    labels = _check_2d('labels', labels)
+    if k < 0:
+        raise ValueError(f'window half-width k must be >= 0, got {k}')
+    labelled = np.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
+    band = near_other_class(labels, k, labelled)
+    if ignore_index is not None:
+        band &= ~near_void(labelled, k)
+    return band
+
+
+def boundary_recall_original(pred: np.ndarray,
+                             gt: np.ndarray,
+                             r: Optional[int] = None,
+                             ignore_index: Optional[int] = 255) -> float:
+    """Boundary recall as the thesis's own code computes it for one image (``BR_orig``).
+
+    ``tp = |N_1(pred) & N_r(gt)|``, ``fn = |N_1(gt) & ~N_r(pred)|``,
+    ``BR = tp / (tp + fn + 1e-5)`` (:func:`original_boundary_band`); 0 when the ground truth has
+    no boundary. Datasets take the mean of this over images.
+
+    Args:
+        pred (np.ndarray): (H, W) predicted labels.
+        gt (np.ndarray): (H, W) ground truth, same shape.
+        r (int, optional): hood width; None for :func:`original_tolerance`. Defaults to None.
+        ignore_index (int, optional): void label of ``gt``. Defaults to 255.
+
+    Returns:
+        float: in [0, 1).
+    """
+    pred = _check_2d('pred', pred)
+    gt = _check_2d('gt', gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f'pred and gt shapes differ: {pred.shape} vs {gt.shape}')
+    if r is None:
+        r = original_tolerance(*gt.shape)
+    tp = np.count_nonzero(
+        original_boundary_band(pred, 1, None) & original_boundary_band(gt, r, ignore_index))
+    fn = np.count_nonzero(
+        original_boundary_band(gt, 1, ignore_index) & ~original_boundary_band(pred, r, None))
+    return tp / (tp + fn + 1e-5)

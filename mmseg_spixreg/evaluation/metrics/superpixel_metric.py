@@ -11,7 +11,10 @@ from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from ..functional import asa_counts, asa_from_assignments_counts, boundary_recall_counts
+from ..functional import (asa_counts, asa_from_assignments_counts, asa_original,
+                          boundary_recall_counts, boundary_recall_original, pixel_accuracy_original)
+
+PROTOCOLS = ('paper', 'original')
 
 
 def _to_numpy(data) -> np.ndarray:
@@ -99,7 +102,17 @@ class SuperpixelBoundaryMetric(BaseMetric):
         together with SpixASA and the number of superpixels.
 
     Samples without these fields (stock mmseg segmentors) only get ``PixAcc``, ``BR`` and
-    ``BR_paper``.
+    ``BR_paper`` (and ``BR_orig``).
+
+    As the thesis's own code measures (keys ``*_orig``; per image, then the **mean over
+    images**, not pooled counts; see README "Thesis text vs original code"):
+
+    * ``BR_orig`` (always): :func:`boundary_recall_original`: 8-connected boundaries, hood
+      ``r = round(0.0025 * diagonal)``, pixels next to void removed, ``tp / (tp + fn + 1e-5)``.
+      Comparable with the thesis's BR tables.
+    * with ``protocol='original'`` also ``PixAcc_orig`` (:func:`pixel_accuracy_original`) and,
+      on samples with ``pred_assignments``, ``ASA_orig`` (:func:`asa_original`: bilinear
+      resampling of the one-hot labels, in the same geometry as ``ASA``).
 
     Args:
         ignore_index (int): Ground-truth label ignored everywhere. Defaults to 255.
@@ -108,6 +121,8 @@ class SuperpixelBoundaryMetric(BaseMetric):
         superpixel_br (bool): Also report ``SpixBR``. Defaults to True.
         num_classes (int, optional): classes of the one-hot encoding in eq. 8; None: the
             number of ``classes`` in the dataset meta. Defaults to None.
+        protocol (str): 'paper' (the thesis text; ``BR_orig`` is reported beside it) or
+            'original' (adds ``PixAcc_orig`` and ``ASA_orig``). Defaults to 'paper'.
         collect_device (str): Device for collecting results across ranks, 'cpu' or 'gpu'.
             Defaults to 'cpu'.
         prefix (str, optional): Prefix prepended to the metric names. Defaults to None.
@@ -118,6 +133,7 @@ class SuperpixelBoundaryMetric(BaseMetric):
                  br_tolerance: Optional[int] = None,
                  superpixel_br: bool = True,
                  num_classes: Optional[int] = None,
+                 protocol: str = 'paper',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -125,6 +141,10 @@ class SuperpixelBoundaryMetric(BaseMetric):
             raise ValueError(f'br_tolerance must be None or >= 0, got {br_tolerance}')
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
             raise ValueError(f'num_classes must be None or a positive int, got {num_classes!r}')
+        if protocol not in PROTOCOLS:
+            raise ValueError(f'SuperpixelBoundaryMetric: protocol must be one of {PROTOCOLS}, '
+                             f'got {protocol!r}')
+        self.protocol = protocol
         self.ignore_index = ignore_index
         self.br_tolerance = br_tolerance
         self.superpixel_br = superpixel_br
@@ -167,6 +187,10 @@ class SuperpixelBoundaryMetric(BaseMetric):
                 pred, gt, r=self.br_tolerance, ignore_index=self.ignore_index, mode='stutz')
             result['brp_num'], result['brp_den'] = boundary_recall_counts(
                 pred, gt, r=self.br_tolerance, ignore_index=self.ignore_index, mode='paper')
+            result['br_orig'] = boundary_recall_original(
+                pred, gt, r=self.br_tolerance, ignore_index=self.ignore_index)
+            if self.protocol == 'original':
+                result['pixacc_orig'] = pixel_accuracy_original(pred, gt, self.ignore_index)
             assign = _get(data_sample, 'pred_assignments')
             if assign is not None:
                 gt_net = gt_in_network_geometry(gt, _get(assign, 'img_shape'),
@@ -175,6 +199,9 @@ class SuperpixelBoundaryMetric(BaseMetric):
                 result['asa_correct'], result['asa_labelled'] = asa_from_assignments_counts(
                     gt_net, list(_get(assign, 'assignments')), self._num_classes(),
                     self.ignore_index)
+                if self.protocol == 'original':
+                    result['asa_orig'] = asa_original(gt_net, list(_get(assign, 'assignments')),
+                                                      self._num_classes(), self.ignore_index)
             spix = _get(data_sample, 'pred_superpixels')
             if spix is not None:
                 spix = _to_numpy(_get(spix, 'data'))
@@ -216,12 +243,19 @@ class SuperpixelBoundaryMetric(BaseMetric):
         metrics['PixAcc'] = ratio(total('correct', results), total('labelled', results))
         metrics['BR'] = ratio(total('br_tp', results), total('br_n', results))
         metrics['BR_paper'] = ratio(total('brp_num', results), total('brp_den', results))
+        # the original protocol: per-image values, mean over images
+        metrics['BR_orig'] = 100.0 * float(np.mean([row['br_orig'] for row in results]))
+        if self.protocol == 'original':
+            metrics['PixAcc_orig'] = 100.0 * float(np.mean([row['pixacc_orig'] for row in results]))
         with_assign = [row for row in results if 'asa_correct' in row]
         if with_assign:
             asa = ratio(total('asa_correct', with_assign), total('asa_labelled', with_assign))
             metrics['ASA'] = asa
             metrics['ClsErr'] = asa - ratio(
                 total('correct', with_assign), total('labelled', with_assign))
+            if self.protocol == 'original':
+                metrics['ASA_orig'] = 100.0 * float(
+                    np.mean([row['asa_orig'] for row in with_assign]))
         with_spix = [row for row in results if 'spix_asa_best' in row]
         if with_spix:
             metrics['SpixASA'] = ratio(

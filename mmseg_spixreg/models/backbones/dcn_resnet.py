@@ -10,8 +10,9 @@ from torch import Tensor
 from ..utils import BackboneFeatures, ZeroInitModulatedDeformConv2d
 
 
-def _to_dcn(conv: nn.Conv2d) -> ZeroInitModulatedDeformConv2d:
-    """A DCNv2 layer with ``conv``'s geometry (and weights), starting as exactly ``conv``."""
+def _to_dcn(conv: nn.Conv2d, modulation: str = '2sigmoid') -> ZeroInitModulatedDeformConv2d:
+    """A DCNv2 layer with ``conv``'s geometry (and weights), starting as exactly ``conv`` (with
+    ``modulation='2sigmoid'``)."""
     dcn = ZeroInitModulatedDeformConv2d(
         conv.in_channels,
         conv.out_channels,
@@ -20,7 +21,8 @@ def _to_dcn(conv: nn.Conv2d) -> ZeroInitModulatedDeformConv2d:
         padding=conv.padding,
         dilation=conv.dilation,
         groups=conv.groups,
-        bias=conv.bias is not None)
+        bias=conv.bias is not None,
+        modulation=modulation)
     dcn.weight.data.copy_(conv.weight.data)
     if conv.bias is not None:
         dcn.bias.data.copy_(conv.bias.data)
@@ -59,6 +61,13 @@ class DCNResNet(ResNet):
         dilations (Sequence[int]): dilation of each stage. Default: (1, 1, 1).
         out_indices (Sequence[int]): stages whose outputs are returned. Default: (0, 1, 2).
         dcn_downsample (bool): replace the stride-2 convolutions by DCNv2. Default: True.
+        dcn_shortcut_kernel_size (int): kernel of the DCN shortcut: 1 (default: the 1x1
+            shortcut made deformable, its weights kept) or 3 (the thesis's own code: a new 3x3
+            stride-2 DCNv2, padding 1).
+        dcn_shortcut_bias (bool): whether a new 3x3 shortcut has a bias (the original's: True).
+            Default: False.
+        dcn_modulation (str): '2sigmoid' (default: a fresh DCN layer is exactly the plain
+            convolution) or 'sigmoid' (the original's: masks 0.5 at initialisation).
         **kwargs: any other argument of mmseg's ``ResNet`` (norm_cfg, base_channels, ...).
     """
 
@@ -69,7 +78,16 @@ class DCNResNet(ResNet):
                  dilations: Sequence[int] = (1, 1, 1),
                  out_indices: Sequence[int] = (0, 1, 2),
                  dcn_downsample: bool = True,
+                 dcn_shortcut_kernel_size: int = 1,
+                 dcn_shortcut_bias: bool = False,
+                 dcn_modulation: str = '2sigmoid',
                  **kwargs) -> None:
+        if dcn_shortcut_kernel_size not in (1, 3):
+            raise ValueError(f'DCNResNet: dcn_shortcut_kernel_size must be 1 or 3, got '
+                             f'{dcn_shortcut_kernel_size!r}')
+        if dcn_shortcut_bias and dcn_shortcut_kernel_size == 1:
+            raise ValueError('DCNResNet: dcn_shortcut_bias applies to the new 3x3 shortcut '
+                             '(dcn_shortcut_kernel_size=3) only')
         super().__init__(
             depth=depth,
             num_stages=num_stages,
@@ -78,24 +96,36 @@ class DCNResNet(ResNet):
             out_indices=out_indices,
             **kwargs)
         self.dcn_downsample = dcn_downsample
+        self.dcn_shortcut_kernel_size = dcn_shortcut_kernel_size
+        self.dcn_shortcut_bias = dcn_shortcut_bias
+        self.dcn_modulation = dcn_modulation
         if dcn_downsample:
             for i, layer_name in enumerate(self.res_layers):
                 if self.strides[i] == 2:
                     self._replace_strided_convs(getattr(self, layer_name)[0])
 
-    @staticmethod
-    def _replace_strided_convs(block: nn.Module) -> None:
+    def _replace_strided_convs(self, block: nn.Module) -> None:
         """Swap every stride-2 ``nn.Conv2d`` of ``block`` (the 3x3 of the residual branch:
         conv1 in BasicBlock, conv2 in a pytorch-style Bottleneck; the 1x1 shortcut conv) for
         DCNv2."""
         for name in ('conv1', 'conv2'):
             conv = getattr(block, name, None)
             if isinstance(conv, nn.Conv2d) and conv.stride == (2, 2):
-                setattr(block, name, _to_dcn(conv))
+                setattr(block, name, _to_dcn(conv, self.dcn_modulation))
         if block.downsample is not None:
             for j, m in enumerate(block.downsample):
                 if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
-                    block.downsample[j] = _to_dcn(m)
+                    if self.dcn_shortcut_kernel_size == 3:
+                        block.downsample[j] = ZeroInitModulatedDeformConv2d(
+                            m.in_channels,
+                            m.out_channels,
+                            3,
+                            stride=2,
+                            padding=1,
+                            bias=self.dcn_shortcut_bias,
+                            modulation=self.dcn_modulation)
+                    else:
+                        block.downsample[j] = _to_dcn(m, self.dcn_modulation)
 
     def init_weights(self) -> None:
         """Initialise as mmseg's ResNet, then re-zero the DCN offset/mask convolutions.

@@ -28,8 +28,10 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     above), linear RGB goes to XYZ with the sRGB/D65 matrix, XYZ is divided by the D65 white and
     ``f(t) = t ** (1/3)`` above the CIE epsilon 216/24389 else ``(kappa * t + 16) / 116``
     (kappa = 24389/27); ``L = 116 f(Y) - 16``, ``a = 500 (f(X) - f(Y))``, ``b = 200 (f(Y) - f(Z))``.
-    Matches ``cv2.cvtColor(img, cv2.COLOR_RGB2Lab)`` on float32 images in [0, 1] (OpenCV uses the
-    rounded constants 0.008856 / 7.787, so they agree to ~1e-2 Lab units).
+    Close to ``cv2.cvtColor(img, cv2.COLOR_RGB2Lab)`` on float32 images in [0, 1], not equal:
+    OpenCV's float path approximates the sRGB curve and the cube root (tables and splines) and
+    rounds its constants, so the two differ by up to ~0.5 Lab units (measured on CamVid frames;
+    ``tests/test_models/test_losses/test_slic_loss.py``).
 
     Args:
         rgb (Tensor): (..., 3, H, W) RGB in [0, 1] (channel dim third from last).
@@ -109,6 +111,61 @@ def slic_reconstruction_error(features: Tensor,
     return (err * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def resize_to_grid(image: Tensor, size: Sequence[int]) -> Tensor:
+    """The image on the finest assignment grid, as the original code feeds L_SLIC.
+
+    ``F.interpolate(mode='bilinear', align_corners=False)`` without antialiasing: each grid
+    value is the bilinear sample at the cell centre (for a 4x4 cell the mean of its central 2x2
+    pixels), not the cell mean that eq. 4's box A(1), A(2) give.
+
+    Args:
+        image (Tensor): (B, C, H, W).
+        size (Sequence[int]): (h, w) of the grid.
+
+    Returns:
+        Tensor: (B, C, h, w).
+    """
+    return F.interpolate(
+        image, size=(int(size[0]), int(size[1])), mode='bilinear', align_corners=False)
+
+
+def slic_reconstruction_error_original(features: Tensor, positions: Optional[Tensor],
+                                       assignments: Sequence[Tensor], largest_stride: int, m: float,
+                                       valid: Tensor) -> Tensor:
+    """L_SLIC as the original code computes it, on the finest assignment grid (stride 4).
+
+    ``mean_g ||x_g - q(x, [A4, A8])_g||_2 + m * mean_g ||P_g - q(P, [A4, A8])_g||_2 / S^2`` over
+    the grid cells g of the batch, with x the grid's CIELAB colour (:func:`resize_to_grid`
+    before the conversion), P the (column, row) indices of the grid and S the largest assignment
+    stride (8 for [A4, A8]). Unsquared norms without epsilon (as ``torch.norm``).
+
+    Args:
+        features (Tensor): (B, C, h, w) colour x on the grid.
+        positions (Tensor | None): (B, 2, h, w) grid coordinates (None when ``m == 0``).
+        assignments (Sequence[Tensor]): [A4 (B, 9, He, We), A8, ...], (He, We) >= (h, w)
+            (the neck may pad to chain the levels; the grid is replicate-padded to it).
+        largest_stride (int): S, the fine stride of the coarsest learned level (8 for
+            [A4, A8]).
+        m (float): weight of the position term.
+        valid (Tensor): (B, h, w) bool mask of the grid cells that count.
+
+    Returns:
+        Tensor: scalar (not multiplied by lambda).
+    """
+    h, w = features.shape[-2:]
+    x = features if positions is None or m == 0 else torch.cat((features, positions), dim=1)
+    c = features.shape[1]
+    he, we = assignments[0].shape[-2:]
+    padded = x if (he, we) == (h, w) else F.pad(x, (0, we - w, 0, he - h), mode='replicate')
+    q = superpixel_reconstruct(padded, list(assignments))[..., :h, :w]
+    diff = x - q
+    err = torch.linalg.vector_norm(diff[:, :c], dim=1)
+    if x.shape[1] > c:
+        err = err + m * torch.linalg.vector_norm(diff[:, c:], dim=1) / largest_stride**2
+    weight = valid.to(err.dtype)
+    return (err * weight).sum() / weight.sum().clamp(min=1.0)
+
+
 def pixel_positions(batch: int, height: int, width: int, device=None) -> Tensor:
     """P of eq. 4: the (x, y) pixel coordinates of every pixel.
 
@@ -156,6 +213,11 @@ class SLICLoss(nn.Module):
             m = 0 is set in the model base config (``configs/_base_/models/hcfcn.py``).
         eps (float): numerical epsilon under the norms. Default: 1e-6.
         loss_name (str): key in the loss dict. Default: 'loss_slic'.
+        protocol (str): 'paper' (eq. 4 as above) or 'original': as the thesis's own code
+            (:func:`slic_reconstruction_error_original`): the RGB image bilinearly resized to
+            the finest assignment grid, then CIELAB, positions in grid indices, the mean over
+            the grid cells, the position term divided by the largest stride squared; no
+            epsilon. Default: 'paper'.
     """
 
     def __init__(self,
@@ -163,8 +225,13 @@ class SLICLoss(nn.Module):
                  *,
                  m: float,
                  eps: float = 1e-6,
-                 loss_name: str = 'loss_slic') -> None:
+                 loss_name: str = 'loss_slic',
+                 protocol: str = 'paper') -> None:
         super().__init__()
+        if protocol not in ('paper', 'original'):
+            raise ValueError(f"SLICLoss: protocol must be 'paper' or 'original', got "
+                             f'{protocol!r}')
+        self.protocol = protocol
         if not (isinstance(loss_weight,
                            (int, float)) and math.isfinite(loss_weight) and loss_weight >= 0):
             raise ValueError(f'SLICLoss: loss_weight (lambda) must be >= 0, got {loss_weight!r}')
@@ -211,6 +278,8 @@ class SLICLoss(nn.Module):
                              f'{(B, H, W)}')
         # float32 (also under AMP): Lab differences of a few units need more than fp16
         with torch.autocast(device_type=image.device.type, enabled=False):
+            if self.protocol == 'original':
+                return self.loss_weight * self._original(image, assignments, (h, w), stride, valid)
             with torch.no_grad():
                 lab = rgb_to_lab(image.float() / 255.0)
                 positions = pixel_positions(B, H, W, image.device) if self.m > 0 else None
@@ -218,3 +287,17 @@ class SLICLoss(nn.Module):
             loss = slic_reconstruction_error(lab, positions, assignments, stride, self.m,
                                              valid.bool(), self.eps)
         return self.loss_weight * loss
+
+    def _original(self, image: Tensor, assignments: List[Tensor], size: Sequence[int], stride: int,
+                  valid: Tensor) -> Tensor:
+        """``protocol='original'``: L_SLIC on the finest assignment grid ``size`` = (h, w)."""
+        B = image.shape[0]
+        with torch.no_grad():
+            lab = rgb_to_lab(resize_to_grid(image.float() / 255.0, size))
+            positions = pixel_positions(B, size[0], size[1], image.device) if self.m > 0 \
+                else None
+            # a grid cell counts if the image pixel nearest to it is not padding
+            valid = F.interpolate(valid[:, None].float(), size=tuple(size), mode='nearest')[:, 0]
+        largest_stride = stride * 2**(len(assignments) - 1)
+        return slic_reconstruction_error_original(lab, positions, [a.float() for a in assignments],
+                                                  largest_stride, self.m, valid > 0.5)

@@ -57,6 +57,9 @@ class AssignmentNeck(BaseModule):
         tau (float): softmax temperature of eq. 1.
         pair_channels (dict[int, tuple[int, int]], optional): (fine, coarse) channels of each
             level's pair when they differ from what ``in_channels``/``in_strides`` imply.
+        similarity (str): 'cosine' (eq. 1, default) or 'dot' (the thesis's own code: dot
+            products, out-of-map seeds in the softmax with logit 0), passed to every
+            :class:`SuperpixelAssignment`.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -68,6 +71,7 @@ class AssignmentNeck(BaseModule):
                  embed_dims: int,
                  tau: float,
                  pair_channels: Optional[Dict[int, Tuple[int, int]]] = None,
+                 similarity: str = 'cosine',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         in_channels, in_strides = list(in_channels), list(in_strides)
@@ -95,7 +99,8 @@ class AssignmentNeck(BaseModule):
             self.pair_index[s] = (fi, ci)
             cf, cc = pair_channels.get(s, (in_channels[fi], in_channels[ci]))
             # SuperpixelAssignment checks K and tau (ValueError naming them)
-            self.assigners.append(SuperpixelAssignment(cf, cc, embed_dims=embed_dims, tau=tau))
+            self.assigners.append(
+                SuperpixelAssignment(cf, cc, embed_dims=embed_dims, tau=tau, similarity=similarity))
         self.embed_dims = embed_dims
         self.tau = float(tau)
 

@@ -26,10 +26,19 @@ class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
         kernel_size (int | tuple[int, int]): kernel size.
         stride, padding, dilation, groups, deform_groups: as ``ModulatedDeformConv2d``.
         bias (bool): whether the main convolution has a bias. Default: False (ResNet).
+        modulation (str): ``'2sigmoid'`` (default: masks exactly 1 at initialisation, the
+            layer starts as the plain convolution) or ``'sigmoid'`` (DCNv2's and the thesis's
+            own code: masks 0.5 at initialisation).
     """
 
-    def __init__(self, *args, bias: bool = False, **kwargs) -> None:
+    MODULATIONS = {'2sigmoid': 2.0, 'sigmoid': 1.0}
+
+    def __init__(self, *args, bias: bool = False, modulation: str = '2sigmoid', **kwargs) -> None:
+        if modulation not in self.MODULATIONS:
+            raise ValueError(f'ZeroInitModulatedDeformConv2d: modulation must be one of '
+                             f'{tuple(self.MODULATIONS)}, got {modulation!r}')
         super().__init__(*args, bias=bias, **kwargs)
+        self.modulation = modulation
         self.conv_offset = nn.Conv2d(
             self.in_channels,
             self.deform_groups * 3 * self.kernel_size[0] * self.kernel_size[1],
@@ -69,6 +78,6 @@ class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
         out = self.conv_offset(x)
         o1, o2, mask = torch.chunk(out, 3, dim=1)
         offset = torch.cat((o1, o2), dim=1)
-        mask = 2.0 * torch.sigmoid(mask)
+        mask = self.MODULATIONS[self.modulation] * torch.sigmoid(mask)
         return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.stride,
                                        self.padding, self.dilation, self.groups, self.deform_groups)

@@ -7,8 +7,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...ops import BACKENDS, seed_softmax
+from ...ops import BACKENDS, neighbour_correlation, seed_softmax
 from ...ops.layout import _autocast_off, _check_coarse_pair, _check_even, _check_tensor
+
+SIMILARITIES = ('cosine', 'dot')
 
 
 class SuperpixelAssignment(nn.Module):
@@ -46,6 +48,12 @@ class SuperpixelAssignment(nn.Module):
             vector has cosine similarity 0 to everything). Default: 1e-12.
         backend (str): Kernels of :func:`mmseg_spixreg.ops.seed_softmax`:
             ``'auto'``, ``'torch'`` or ``'triton'``. Default: ``'auto'``.
+        similarity (str): ``'cosine'`` (eq. 1 as written, the default) or
+            ``'dot'``, as the thesis's own code: the logits are the dot
+            products of the projected (not normalised) embeddings / tau, and
+            the out-of-map seeds are zero embeddings that stay in the softmax
+            with logit 0 (so they take weight; the ops treat them as zero
+            features). Default: ``'cosine'``.
     """
 
     def __init__(self,
@@ -56,8 +64,13 @@ class SuperpixelAssignment(nn.Module):
                  tau: float,
                  bias: bool = False,
                  norm_eps: float = 1e-12,
-                 backend: str = 'auto'):
+                 backend: str = 'auto',
+                 similarity: str = 'cosine'):
         super().__init__()
+        if similarity not in SIMILARITIES:
+            raise ValueError(f'SuperpixelAssignment: similarity must be one of '
+                             f'{SIMILARITIES}, got {similarity!r}')
+        self.similarity = similarity
         for name, value in (('fine_channels', fine_channels), ('coarse_channels', coarse_channels),
                             ('embed_dims (K)', embed_dims)):
             if isinstance(value, bool) or not isinstance(value, int) \
@@ -87,7 +100,8 @@ class SuperpixelAssignment(nn.Module):
     def extra_repr(self) -> str:
         return (f'fine_channels={self.fine_channels}, '
                 f'coarse_channels={self.coarse_channels}, '
-                f'embed_dims={self.embed_dims}, tau={self.tau}')
+                f'embed_dims={self.embed_dims}, tau={self.tau}, '
+                f'similarity={self.similarity}')
 
     def _check_inputs(self, fine_feat: Tensor, coarse_feat: Tensor) -> None:
         where = 'SuperpixelAssignment'
@@ -130,6 +144,12 @@ class SuperpixelAssignment(nn.Module):
         out_dtype = torch.promote_types(fine_emb.dtype, coarse_emb.dtype)
         dtype = torch.promote_types(out_dtype, torch.float32)
         with _autocast_off(device):
+            if self.similarity == 'dot':
+                # out-of-map seeds: correlation exactly 0 -> logit 0, kept in the softmax
+                logits = neighbour_correlation(
+                    fine_emb.to(dtype), coarse_emb.to(dtype), backend=self.backend) / self.tau
+                assign = torch.softmax(logits, dim=1)
+                return assign if autocast else assign.to(out_dtype)
             fine_emb = F.normalize(fine_emb.to(dtype), dim=1, eps=self.norm_eps)
             coarse_emb = F.normalize(coarse_emb.to(dtype), dim=1, eps=self.norm_eps)
             assign = seed_softmax(fine_emb, coarse_emb, self.tau, backend=self.backend)
