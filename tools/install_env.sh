@@ -88,9 +88,9 @@ else
     log "using cached ${cached[0]}"
 fi
 
-log "installing mmcv, mmengine, mmsegmentation, mmpretrain, runtime, test and lint requirements"
+log "installing mmcv, mmengine, mmsegmentation, mmpretrain, runtime, test, lint and deploy requirements"
 "${PIP[@]}" install -q "${cached[0]}" -r requirements/mminstall.txt -r requirements/runtime.txt \
-    -r requirements/tests.txt -r requirements/lint.txt
+    -r requirements/tests.txt -r requirements/lint.txt -r requirements/deploy.txt
 log "installing mmseg_spixreg (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 
