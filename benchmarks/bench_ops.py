@@ -57,6 +57,17 @@ keeps the allocator as users get it.
 Peak memory, CUDA: ``torch.cuda.max_memory_allocated()`` after
 ``reset_peak_memory_stats()``, minus the memory allocated before the
 iteration (same definition: extra memory of one iteration).
+
+Bytes model (the memory roofline): :func:`min_bytes` is the least traffic a
+forward + backward of q can have (read x and every A, write q; read the
+upstream gradient, x and every A, write the gradients of x and every A; in
+fp32 ``4 (5C + 33.75) B H W`` for two levels); :func:`chain_bytes` is what
+the Triton chain moves if every launch reads its inputs and writes its
+outputs once (the seed gathers and halos served by the caches). The device's
+copy bandwidth is measured in the same run (:func:`copy_bandwidth`, a large
+device-to-device copy), and each method's line gives the fraction of it that
+``min_bytes / time`` reaches (both methods against the same minimum), and for
+``ours`` also ``chain_bytes / time``.
 """
 import argparse
 import json
@@ -119,6 +130,69 @@ def ours_reconstruct(x, assignments):
 
 
 FUNCS = {'unfold': unfold_reconstruct, 'ours': ours_reconstruct}
+
+
+# ---------------------------------------------------------------------------
+# Bytes model
+# ---------------------------------------------------------------------------
+def _level_fractions(levels):
+    """Pixels of each assignment level relative to the finest: 1, 1/4, ..."""
+    return [4.0**-lvl for lvl in range(levels)]
+
+
+def min_bytes(batch, channels, height, width, levels=2, itemsize=4):
+    """The least bytes a forward + backward of q(x, [A_1..A_L]) can move.
+
+    Forward: read x and every assignment, write q; backward: read the upstream
+    gradient, x and every assignment, write the gradients of x and of every
+    assignment. So ``itemsize * (5 C + 3 * 9 * (1 + 1/4 + ...)) * B * H * W``:
+    ``4 (5C + 33.75) B H W`` bytes for [A4, A8] in fp32.
+
+    Args:
+        batch, channels, height, width (int): (B, C, H, W) of x.
+        levels (int): Number of assignment levels L. Default: 2.
+        itemsize (int): Bytes per element. Default: 4 (fp32).
+
+    Returns:
+        float: bytes.
+    """
+    assign = 9 * sum(_level_fractions(levels))
+    return itemsize * (5 * channels + 3 * assign) * batch * height * width
+
+
+def chain_bytes(batch, channels, height, width, itemsize=4):
+    """Bytes the Triton chain of q(x, [A4, A8]) moves (7 launches), each
+    launch reading its inputs and writing its outputs once (elements per
+    fine pixel: C for a fine map, C/4, C/16 for the coarser ones, 9, 9/4 for
+    A4, A8, 1/4, 1/16 for the per-seed masses and biases)."""
+    C = channels
+    launches = [  # (reads, writes) of each launch, in elements per fine pixel
+        (C + 9, C / 4 + 1 / 4),  # weighted mean 1: x, A4 -> c1, m1
+        (C / 4 + 9 / 4, C / 16 + 1 / 16),  # weighted mean 2: c1, A8 -> c2, m2
+        (C / 16 + 9 / 4 + 9, C / 4 + C),  # both upsamplings: c2, A8, A4 -> u1, q
+        (C + 9, C / 4),  # G1 = D1(g): g, A4
+        (C / 4 + 9 / 4 + 1 / 16 + C / 16, C / 16 + 1 / 16),  # s2, bias2: G1, A8, m2, c2
+        (C / 4 + C / 16 + C / 4 + C / 16 + 1 / 16 + 9 / 4 + 1 / 4,
+         9 / 4 + C / 4 + 1 / 4),  # gA8, s1, bias1
+        (C + C / 4 + C + C / 4 + 1 / 4 + 9, 9 + C),  # gA4, gx
+    ]
+    return itemsize * sum(r + w for r, w in launches) * batch * height * width
+
+
+def copy_bandwidth(device, nbytes=1 << 30, repeats=5):
+    """Bytes per second of a large copy on ``device`` (read + write counted,
+    best of ``repeats``)."""
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    best = float('inf')
+    for _ in range(repeats + 1):  # the first one warms up
+        sync(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    del src, dst
+    return 2 * nbytes / best
 
 
 # ---------------------------------------------------------------------------
@@ -253,7 +327,7 @@ def cuda_memory(args, device):
     return result
 
 
-def report(device, args, times, all_times, memory):
+def report(device, args, times, all_times, memory, bandwidth):
     mib = 2.0**20
     name = (f', {torch.cuda.get_device_name(device)}' if device.type == 'cuda' else '')
     print(f'\n== {device.type.upper()} ({torch.get_num_threads()} CPU threads'
@@ -265,6 +339,15 @@ def report(device, args, times, all_times, memory):
         print(f'{method:>7}: median {times[method]:.3f} s  [{runs}]   '
               f'peak extra memory {memory[method]["peak_extra"] / mib:8.1f} '
               f'MiB ({memory[method]["source"]})')
+    shape = (args.batch, args.channels, *_hw(args))
+    least, ours_bytes = min_bytes(*shape), chain_bytes(*shape)
+    fractions = {m: least / times[m] / bandwidth for m in METHODS}
+    print(f'bytes: minimum {least / 1e6:.1f} MB, our chain {ours_bytes / 1e6:.1f} MB '
+          f'({ours_bytes / least:.2f}x the minimum); copy bandwidth {bandwidth / 1e9:.1f} GB/s '
+          f'(measured in this run)')
+    print(f'fraction of the copy bandwidth: minimum bytes / time: ours '
+          f'{fractions["ours"] * 100:.1f} %, unfold {fractions["unfold"] * 100:.1f} %; '
+          f'our chain bytes / time: {ours_bytes / times["ours"] / bandwidth * 100:.1f} %')
     speedup = times['unfold'] / times['ours']
     # (tiny runs can measure 0 bytes: RSS moves in pages)
     mem_ratio = memory['ours']['peak_extra'] / max(memory['unfold']['peak_extra'], 1)
@@ -273,7 +356,7 @@ def report(device, args, times, all_times, memory):
     print(f'memory ratio ours / unfold = {mem_ratio:.4f} = 1/'
           f'{1 / max(mem_ratio, 1e-9):.1f}  (target <= 1/8: '
           f'{"met" if mem_ratio <= 1 / 8 else "MISSED"})')
-    return speedup, mem_ratio
+    return speedup, mem_ratio, fractions
 
 
 def _hw(args):
@@ -282,16 +365,18 @@ def _hw(args):
 
 def summary(rows):
     print('\n| input (B, C, H, W), fp32 | ours | unfold reference | '
-          'time ratio unfold/ours | memory ratio unfold/ours |')
-    print('|---|---|---|---|---|')
+          'time ratio unfold/ours | memory ratio unfold/ours | '
+          'copy-bandwidth fraction ours / unfold |')
+    print('|---|---|---|---|---|---|')
     mib = 2.0**20
-    for shape, times, memory, speedup, mem_ratio in rows:
+    for shape, times, memory, speedup, mem_ratio, fractions in rows:
         print(f'| {", ".join(map(str, shape[:2]))}, {shape[2]}x{shape[3]} | '
               f'{times["ours"] * 1e3:.1f} ms, '
               f'{memory["ours"]["peak_extra"] / mib:.0f} MiB | '
               f'{times["unfold"] * 1e3:.1f} ms, '
               f'{memory["unfold"]["peak_extra"] / mib:.0f} MiB | '
-              f'{speedup:.2f}x | {1 / max(mem_ratio, 1e-9):.1f}x |')
+              f'{speedup:.2f}x | {1 / max(mem_ratio, 1e-9):.1f}x | '
+              f'{fractions["ours"] * 100:.1f} % / {fractions["unfold"] * 100:.1f} % |')
 
 
 def parse_args():
@@ -340,6 +425,7 @@ def main():
         devices.append(torch.device('cuda'))
     for device in devices:
         check_agreement(device)
+        bandwidth = copy_bandwidth(device, nbytes=(1 << 30) if device.type == 'cuda' else (1 << 28))
         cases = [args]
         if device.type == 'cuda':  # + the sizes of the GPU table
             own = (args.batch, args.channels, *_hw(args))
@@ -352,7 +438,7 @@ def main():
             memory = (cpu_memory(case) if device.type == 'cpu' else cuda_memory(case, device))
             times, all_times = time_methods(case, device)
             rows.append(((case.batch, case.channels, *_hw(case)), times, memory,
-                         *report(device, case, times, all_times, memory)))
+                         *report(device, case, times, all_times, memory, bandwidth)))
         if len(rows) > 1:
             summary(rows)
 

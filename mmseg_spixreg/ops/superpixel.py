@@ -43,7 +43,10 @@ def triton_kernels() -> Optional[ModuleType]:
     return _TRITON
 
 
+@torch.compiler.assume_constant_result
 def _interpreting() -> bool:
+    """Whether Triton runs kernels through its interpreter
+    (``TRITON_INTERPRET=1``); a constant for ``torch.compile``."""
     import triton
     return bool(triton.knobs.runtime.interpret)
 
@@ -335,8 +338,8 @@ def hard_superpixels(assignments: Sequence[Tensor], *, backend: str = 'auto') ->
         xs = torch.arange(W, device=device).view(1, 1, W).expand(B, H, W)
         for assign in assignments:
             height, width = assign.shape[-2:]
-            logits = assign.detach().masked_fill(_invalid_seeds(height, width, device),
-                                                 float('-inf'))
+            logits = assign.detach().masked_fill(
+                _invalid_seeds(height, width, device), float('-inf'))
             best = logits.argmax(dim=1).flatten(1)  # (B, height * width)
             j = best.gather(1, (ys * width + xs).reshape(B, -1)).view(B, H, W)
             ys, xs = seed_coordinates(j, ys, xs)

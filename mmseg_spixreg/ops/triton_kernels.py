@@ -52,17 +52,23 @@ import triton.language as tl
 from torch import Tensor
 
 # Tile sizes (powers of two), module-level so that tests can shrink them to
-# exercise the tile tails. Fine-pixel tiles (upsampling, correlation):
-# BLOCK_Y x BLOCK_X; seed tiles of the downsampling: SEED_BLOCK_Y x
-# SEED_BLOCK_X seeds (2x that in fine pixels); the fused two-level upsampling
-# works on FUSED_BLOCK_Y x FUSED_BLOCK_X pixels of the middle grid, of which
-# the border ring is a halo recomputed by the neighbouring program.
-BLOCK_Y = 8
-BLOCK_X = 64
-SEED_BLOCK_Y = 8
+# exercise the tile tails. In cells (coarse positions; a cell is 2x2 fine
+# pixels): BLOCK_Y x BLOCK_X for the upsampling (and 2x that in fine pixels for
+# the hard superpixels), CORR_BLOCK_Y x CORR_BLOCK_X for the correlation (9
+# accumulators per pixel), SEED_BLOCK_Y x SEED_BLOCK_X seeds for the
+# downsampling; the fused two-level upsampling works on FUSED_BLOCK_Y x
+# FUSED_BLOCK_X pixels of the middle grid, of which the border ring is a halo
+# recomputed by the neighbouring program. Chosen so that every launch
+# configuration compiles for sm_90 without register spills (72-150 registers
+# per thread; checked by tests/test_ops/test_triton_kernels.py).
+BLOCK_Y = 4
+BLOCK_X = 32
+CORR_BLOCK_Y = 2
+CORR_BLOCK_X = 32
+SEED_BLOCK_Y = 4
 SEED_BLOCK_X = 16
 FUSED_BLOCK_Y = 16
-FUSED_BLOCK_X = 32
+FUSED_BLOCK_X = 16
 NUM_WARPS = 4
 FUSED_NUM_WARPS = 8
 _INT32_MAX = 2**31 - 1
@@ -75,41 +81,46 @@ _INT32_MAX = 2**31 - 1
 # ---------------------------------------------------------------------------
 def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, H, W, ACC: tl.constexpr,
                      BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
-    """out[b, c, y, x] = sum_j A[b, j, y, x] * coarse[b, c, seed_j(y, x)]."""
+    """out[b, c, y, x] = sum_j A[b, j, y, x] * coarse[b, c, seed_j(y, x)].
+
+    A program owns BLOCK_Y x BLOCK_X cells (coarse positions) and their 2x2
+    fine pixels, as 4-D ``(BLOCK_Y, 2, BLOCK_X, 2)`` tiles (cell row, pixel
+    row in the cell, cell column, pixel column in the cell): a seed value is
+    gathered once per cell and tap and serves the cell's 4 pixels.
+    """
     b = tl.program_id(2).to(tl.int64)
-    y = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
-    x = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    cy = (tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y))[:, None, None, None]
+    cx = (tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X))[None, None, :, None]
     h = H // 2
     w = W // 2
     HW = H * W
-    pix = (y < H)[:, None] & (x < W)[None, :]
-    off = y[:, None] * W + x[None, :]
-    cy = y // 2
-    cx = x // 2
+    pix = (cy < h) & (cx < w)
+    off = (2 * cy + tl.arange(0, 2)[None, :, None, None]) * W + 2 * cx + tl.arange(0, 2)[None, None,
+                                                                                         None, :]
     a_base = assign_ptr + b * 9 * HW
     taps = ()
     for j in tl.static_range(9):
         sy = cy + (j // 3 - 1)
         sx = cx + (j % 3 - 1)
-        inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+        inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
         taps = taps + (tl.load(a_base + j * HW + off, mask=pix & inside, other=0.0).to(ACC), )
     c_base = coarse_ptr + b * C * (h * w)
     o_base = out_ptr + b * C * HW
     for _ in range(C):
-        acc = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        acc = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
         for j in tl.static_range(9):
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
-            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
-            v = tl.load(c_base + sy[:, None] * w + sx[None, :], mask=inside, other=0.0)
+            inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+            v = tl.load(c_base + sy * w + sx, mask=inside, other=0.0)
             acc += taps[j] * v.to(ACC)
         tl.store(o_base + off, acc.to(out_ptr.dtype.element_ty), mask=pix)
         c_base += h * w
         o_base += HW
 
 
-def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, other_ptr, bias_ptr, C, H, W,
-                       eps, MASS: tl.constexpr, DIVIDE: tl.constexpr, DOT: tl.constexpr,
+def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, other_ptr, bias_ptr, C, H, W, eps,
+                       MASS: tl.constexpr, DIVIDE: tl.constexpr, DOT: tl.constexpr,
                        ACC: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
     """out[b, c, s] = sum_j sum_{p in cell(s - d_j)} A[b, j, p] fine[b, c, p].
 
@@ -212,21 +223,22 @@ def _upsample2_kernel(coarse_ptr, assign2_ptr, assign1_ptr, mid_ptr, out_ptr, C,
         inside = ((sy >= 0) & (sy < h2))[:, None] & ((sx >= 0) & (sx < w2))[None, :]
         a = tl.load(a2_base + j * HW1 + m_off, mask=mid_in & inside, other=0.0).to(ACC)
         taps2 = taps2 + (a, )
-    # fine tile: the 2x2 pixels of every middle pixel of the tile; owned are
-    # those under the interior (not the halo ring)
-    fy = 2 * y0 + tl.arange(0, 2 * BLOCK_Y)
-    fx = 2 * x0 + tl.arange(0, 2 * BLOCK_X)
-    ly = tl.arange(0, 2 * BLOCK_Y)
-    lx = tl.arange(0, 2 * BLOCK_X)
-    own = (((ly >= 2) & (ly < 2 * BLOCK_Y - 2) & (fy >= 0) & (fy < H))[:, None]
-           & ((lx >= 2) & (lx < 2 * BLOCK_X - 2) & (fx >= 0) & (fx < W))[None, :])
-    f_off = fy[:, None] * W + fx[None, :]
+    # fine tile: the 2x2 pixels of every middle pixel of the tile, 4-D as in
+    # _upsample_kernel; owned are those under the interior (not the halo ring)
+    cy = my[:, None, None, None]
+    cx = mx[None, None, :, None]
+    ly = tl.arange(0, BLOCK_Y)[:, None, None, None]
+    lx = tl.arange(0, BLOCK_X)[None, None, :, None]
+    own = ((ly >= 1) & (ly < BLOCK_Y - 1) & (cy >= 0) & (cy < H1) & (lx >= 1) & (lx < BLOCK_X - 1)
+           & (cx >= 0) & (cx < W1))
+    f_off = (2 * cy + tl.arange(0, 2)[None, :, None, None]) * W + 2 * cx + tl.arange(
+        0, 2)[None, None, None, :]
     a1_base = assign1_ptr + b * 9 * HW
     taps1 = ()
     for j in tl.static_range(9):
-        py = fy // 2 + (j // 3 - 1)
-        px = fx // 2 + (j % 3 - 1)
-        inside = ((py >= 0) & (py < H1))[:, None] & ((px >= 0) & (px < W1))[None, :]
+        py = cy + (j // 3 - 1)
+        px = cx + (j % 3 - 1)
+        inside = (py >= 0) & (py < H1) & (px >= 0) & (px < W1)
         a = tl.load(a1_base + j * HW + f_off, mask=own & inside, other=0.0).to(ACC)
         taps1 = taps1 + (a, )
     c_base = coarse_ptr + b * C * (h2 * w2)
@@ -242,12 +254,12 @@ def _upsample2_kernel(coarse_ptr, assign2_ptr, assign1_ptr, mid_ptr, out_ptr, C,
             mid += taps2[j] * v.to(ACC)
         tl.store(m_base + m_off, mid.to(mid_ptr.dtype.element_ty), mask=mid_in)
         tl.debug_barrier()  # the tile's mid values are visible to the whole block
-        acc = tl.zeros([2 * BLOCK_Y, 2 * BLOCK_X], dtype=ACC)
+        acc = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
         for j in tl.static_range(9):
-            py = fy // 2 + (j // 3 - 1)
-            px = fx // 2 + (j % 3 - 1)
-            inside = ((py >= 0) & (py < H1))[:, None] & ((px >= 0) & (px < W1))[None, :]
-            v = tl.load(m_base + py[:, None] * W1 + px[None, :], mask=own & inside, other=0.0)
+            py = cy + (j // 3 - 1)
+            px = cx + (j % 3 - 1)
+            inside = own & (py >= 0) & (py < H1) & (px >= 0) & (px < W1)
+            v = tl.load(m_base + py * W1 + px, mask=inside, other=0.0)
             acc += taps1[j] * v.to(ACC)
         tl.store(o_base + f_off, acc.to(out_ptr.dtype.element_ty), mask=own)
         c_base += h2 * w2
@@ -255,11 +267,11 @@ def _upsample2_kernel(coarse_ptr, assign2_ptr, assign1_ptr, mid_ptr, out_ptr, C,
         o_base += HW
 
 
-def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_ptr, out_ptr,
-                        so_ptr, bo_ptr, C, H, W, scale, HAS_G: tl.constexpr,
-                        HAS_S: tl.constexpr, HAS_BIAS: tl.constexpr, UPSAMPLE_S: tl.constexpr,
-                        DIVIDE: tl.constexpr, SOFTMAX: tl.constexpr, ACC: tl.constexpr,
-                        BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_ptr, out_ptr, so_ptr,
+                        bo_ptr, C, H, W, scale, HAS_G: tl.constexpr, HAS_S: tl.constexpr,
+                        HAS_BIAS: tl.constexpr, UPSAMPLE_S: tl.constexpr, DIVIDE: tl.constexpr,
+                        SOFTMAX: tl.constexpr, ACC: tl.constexpr, BLOCK_Y: tl.constexpr,
+                        BLOCK_X: tl.constexpr):
     """The gradient of an assignment, and what the same gathers give.
 
     ``out[b, j, y, x] = <g[b, :, y, x], u[b, :, seed_j]> (HAS_G)
@@ -268,31 +280,31 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
     ``scale`` (SOFTMAX). UPSAMPLE_S: also ``so = U(s, A)`` (the gradient of
     the downsampling's input), divided by ``den`` (DIVIDE), with
     ``bo[b, y, x] = <so[b, :, y, x], f[b, :, y, x]>`` (DIVIDE): the next
-    level's scaled gradient and bias in the same pass.
+    level's scaled gradient and bias in the same pass. Tiles of cells as in
+    :func:`_upsample_kernel`; the 9 accumulators are separate register tiles.
     """
     b = tl.program_id(2).to(tl.int64)
-    y = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
-    x = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    cy = (tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y))[:, None, None, None]
+    cx = (tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X))[None, None, :, None]
     h = H // 2
     w = W // 2
     HW = H * W
-    pix = (y < H)[:, None] & (x < W)[None, :]
-    off = y[:, None] * W + x[None, :]
-    cy = y // 2
-    cx = x // 2
+    pix = (cy < h) & (cx < w)
+    off = (2 * cy + tl.arange(0, 2)[None, :, None, None]) * W + 2 * cx + tl.arange(0, 2)[None, None,
+                                                                                         None, :]
     acc = ()
     taps = ()
     for j in tl.static_range(9):
-        acc = acc + (tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC), )
+        acc = acc + (tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC), )
         if UPSAMPLE_S:
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
-            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
             a = tl.load(assign_ptr + b * 9 * HW + j * HW + off, mask=pix & inside, other=0.0)
             taps = taps + (a.to(ACC), )
     if DIVIDE:
         den = tl.load(den_ptr + b * HW + off, mask=pix, other=1.0).to(ACC)
-        bo = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        bo = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
     g_base = g_ptr + b * C * HW
     u_base = u_ptr + b * C * (h * w)
     f_base = f_ptr + b * C * HW
@@ -303,13 +315,13 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
             gv = tl.load(g_base + off, mask=pix, other=0.0).to(ACC)
         if HAS_S:
             fv = tl.load(f_base + off, mask=pix, other=0.0).to(ACC)
-        so = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        so = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
         new = ()
         for j in tl.static_range(9):
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
-            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
-            seed = sy[:, None] * w + sx[None, :]
+            inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+            seed = sy * w + sx
             r = acc[j]
             if HAS_G:
                 r += gv * tl.load(u_base + seed, mask=inside, other=0.0).to(ACC)
@@ -334,21 +346,21 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
         tl.store(bo_ptr + b * HW + off, bo.to(bo_ptr.dtype.element_ty), mask=pix)
     if SOFTMAX:
         # a finite floor instead of -inf: lanes past the image stay NaN-free
-        top = tl.full([BLOCK_Y, BLOCK_X], -1e30, dtype=ACC)
+        top = tl.full([BLOCK_Y, 2, BLOCK_X, 2], -1e30, dtype=ACC)
         logits = ()
         for j in tl.static_range(9):
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
-            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
             v = tl.where(inside, acc[j] * scale, -1e30)
             top = tl.maximum(top, v)
             logits = logits + (v, )
-        total = tl.zeros([BLOCK_Y, BLOCK_X], dtype=ACC)
+        total = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
         exps = ()
         for j in tl.static_range(9):
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
-            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
+            inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
             e = tl.where(inside, tl.exp(logits[j] - top), 0.0)
             total += e
             exps = exps + (e, )
@@ -362,11 +374,8 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
             if HAS_BIAS:
                 sy = cy + (j // 3 - 1)
                 sx = cx + (j % 3 - 1)
-                inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None, :]
-                r -= tl.load(
-                    bias_ptr + b * (h * w) + sy[:, None] * w + sx[None, :],
-                    mask=inside,
-                    other=0.0).to(ACC)
+                inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+                r -= tl.load(bias_ptr + b * (h * w) + sy * w + sx, mask=inside, other=0.0).to(ACC)
         tl.store(o_base + j * HW + off, r.to(out_ptr.dtype.element_ty), mask=pix)
 
 
@@ -534,7 +543,7 @@ def _c(t: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------
 def _launch_upsample(coarse: Tensor, assign: Tensor, out: Tensor) -> Tensor:
     B, C, H, W = out.shape
-    _jit(_upsample_kernel)[_tiles(H, W, B, BLOCK_Y, BLOCK_X)](
+    _jit(_upsample_kernel)[_tiles(H // 2, W // 2, B, BLOCK_Y, BLOCK_X)](
         coarse,
         assign,
         out,
@@ -592,7 +601,7 @@ def _launch_correlation(out: Tensor,
     fine = g if g is not None else f
     B, C, H, W = fine.shape
     inputs = [t for t in (g, u, f, s, bias, assign, den) if t is not None]
-    _jit(_correlation_kernel)[_tiles(H, W, B, BLOCK_Y, BLOCK_X)](
+    _jit(_correlation_kernel)[_tiles(H // 2, W // 2, B, CORR_BLOCK_Y, CORR_BLOCK_X)](
         fine if g is None else g,
         fine if u is None else u,
         fine if f is None else f,
@@ -614,8 +623,8 @@ def _launch_correlation(out: Tensor,
         DIVIDE=den is not None,
         SOFTMAX=softmax_scale is not None,
         ACC=_acc(*inputs)[1],
-        BLOCK_Y=BLOCK_Y,
-        BLOCK_X=BLOCK_X,
+        BLOCK_Y=CORR_BLOCK_Y,
+        BLOCK_X=CORR_BLOCK_X,
         num_warps=NUM_WARPS)
     return out
 
@@ -698,8 +707,10 @@ def seed_softmax(fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
 
 
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:
-    """sum_c a[:, c] * b[:, c] of (B, C, h, w) tensors -> (B, 1, h, w)."""
-    return torch.linalg.vecdot(a, b, dim=1).unsqueeze(1)
+    """sum_c a[:, c] * b[:, c] of (B, C, h, w) tensors -> (B, 1, h, w), in
+    their promoted dtype."""
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    return torch.linalg.vecdot(a.to(dtype), b.to(dtype), dim=1).unsqueeze(1)
 
 
 def scope(device: torch.device):
@@ -853,7 +864,7 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
     _check_size(a1)
     B, _, H, W = a1.shape
     out = a1.new_empty(B, H, W, dtype=torch.int64)
-    _jit(_hard_superpixels_kernel)[_tiles(H, W, B, BLOCK_Y, BLOCK_X)](
+    _jit(_hard_superpixels_kernel)[_tiles(H, W, B, 2 * BLOCK_Y, 2 * BLOCK_X)](
         a1,
         a2,
         out,
@@ -861,7 +872,7 @@ def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
         W,
         TWO=len(assignments) == 2,
         ACC=_acc(a1, a2)[1],
-        BLOCK_Y=BLOCK_Y,
-        BLOCK_X=BLOCK_X,
+        BLOCK_Y=2 * BLOCK_Y,
+        BLOCK_X=2 * BLOCK_X,
         num_warps=NUM_WARPS)
     return out
