@@ -263,6 +263,9 @@ def one_hot_bilinear_to_grid(gt: torch.Tensor, num_classes: int, grid, ignore_in
     multiples of 16), then resized by ``F.interpolate(mode='bilinear', align_corners=False)``
     without antialiasing: each cell value is the bilinear sample at the cell centre, i.e. the
     mean of the 2x2 pixels (4i + 1, 4i + 2) x (4j + 1, 4j + 2), not the mean of the 4x4 cell.
+    Computed as exactly that mean of four class counts (the resize factor is always 4; equal to
+    ``F.interpolate`` up to float rounding, ``tests/test_evaluation/test_functional/``), without
+    the full-resolution one-hot map.
 
     Args:
         gt (Tensor): (H, W) int64 labels in ``[0, num_classes)`` or ``ignore_index``.
@@ -271,15 +274,22 @@ def one_hot_bilinear_to_grid(gt: torch.Tensor, num_classes: int, grid, ignore_in
         ignore_index (int): void label. Defaults to 255.
 
     Returns:
-        Tensor: (1, C, h4, w4) float64.
+        Tensor: (1, C, h4, w4) float32.
     """
     H, W = gt.shape
     h4, w4 = int(grid[0]), int(grid[1])
-    labelled = gt != ignore_index
-    one_hot = F.one_hot(gt.clamp(0, num_classes - 1), num_classes).double()
-    one_hot = (one_hot * labelled[..., None]).permute(2, 0, 1)[None]
-    one_hot = F.pad(one_hot, (0, 4 * w4 - W, 0, 4 * h4 - H))
-    return F.interpolate(one_hot, size=(h4, w4), mode='bilinear', align_corners=False)
+    padded = F.pad(gt, (0, 4 * w4 - W, 0, 4 * h4 - H), value=ignore_index)
+    cell = torch.arange(h4 * w4).view(h4, w4)
+    counts = torch.zeros(h4 * w4 * num_classes + 1, dtype=torch.float32)
+    for dy in (1, 2):
+        for dx in (1, 2):
+            labels = padded[dy::4, dx::4]
+            # void (and padding) goes to the spare last bin
+            index = torch.where(labels == ignore_index, h4 * w4 * num_classes,
+                                cell * num_classes + labels.clamp(0, num_classes - 1))
+            counts += torch.bincount(index.reshape(-1), minlength=counts.numel()).float()
+    y4 = counts[:-1].view(h4, w4, num_classes).permute(2, 0, 1) / 4.0
+    return y4[None].contiguous()
 
 
 def asa_original(gt, assignments: Sequence[torch.Tensor], num_classes: int,
@@ -304,7 +314,8 @@ def asa_original(gt, assignments: Sequence[torch.Tensor], num_classes: int,
         float: in [0, 1); 0 without labelled pixels.
     """
     gt = _as_long_tensor(gt)
-    levels = [a.detach().cpu().double() for a in assignments]
+    # float32, as the original's PyTorch code
+    levels = [a.detach().cpu().float() for a in assignments]
     levels = [a[None] if a.dim() == 3 else a for a in levels]
     H, W = gt.shape
     top = 4 * 2**len(levels)
@@ -319,7 +330,7 @@ def asa_original(gt, assignments: Sequence[torch.Tensor], num_classes: int,
         raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
                          f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
     y4 = one_hot_bilinear_to_grid(gt, num_classes, expected, ignore_index)
-    q = superpixel_reconstruct(y4.contiguous(), levels)
+    q = superpixel_reconstruct(y4, levels)
     q = F.interpolate(q, size=(4 * expected[0], 4 * expected[1]), mode='bilinear',
                       align_corners=False)[0, :, :H, :W]
     correct = int(((q.argmax(dim=0) == gt) & labelled).sum())

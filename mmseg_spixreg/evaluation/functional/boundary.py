@@ -224,10 +224,18 @@ def near_other_class(labels: np.ndarray, k: int, labelled: np.ndarray) -> np.nda
     """
     if k == 0:
         return np.zeros(labels.shape, bool)
-    values = labels.astype(np.float32)
+    if labels.size and 0 <= labels.min(initial=0, where=labelled) \
+            and labels.max(initial=0, where=labelled) < 255:
+        # uint8 (3-4x faster morphology): labels + 1 in 1..255, void 0 for the maximum and 255
+        # (above every label + 1) for the minimum
+        values = labels.astype(np.uint8) + np.uint8(1)
+        void_high, void_low = np.uint8(0), np.uint8(255)
+    else:
+        values = labels.astype(np.float32)
+        void_high, void_low = np.float32(-1), np.float32(np.inf)
     # cv2's default border for dilate / erode leaves outside pixels out of the max / min
-    high = cv2.dilate(np.where(labelled, values, np.float32(-1)), _window(k))
-    low = cv2.erode(np.where(labelled, values, np.float32(np.inf)), _window(k))
+    high = cv2.dilate(np.where(labelled, values, void_high), _window(k))
+    low = cv2.erode(np.where(labelled, values, void_low), _window(k))
     return labelled & ((high > values) | (low < values))
 
 

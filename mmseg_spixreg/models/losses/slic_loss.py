@@ -30,7 +30,8 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     (kappa = 24389/27); ``L = 116 f(Y) - 16``, ``a = 500 (f(X) - f(Y))``, ``b = 200 (f(Y) - f(Z))``.
     Close to ``cv2.cvtColor(img, cv2.COLOR_RGB2Lab)`` on float32 images in [0, 1], not equal:
     OpenCV's float path approximates the sRGB curve and the cube root (tables and splines) and
-    rounds its constants, so the two differ by up to ~0.5 Lab units (measured on CamVid frames;
+    rounds its constants, so the two differ by up to ~0.5 Lab units (20 CamVid val frames: at
+    most 0.19 / 0.46 / 0.31 in L / a / b, 0.05-0.07 on average;
     ``tests/test_models/test_losses/test_slic_loss.py``).
 
     Args:

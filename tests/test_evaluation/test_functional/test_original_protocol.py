@@ -111,3 +111,18 @@ def test_asa_orig_resamples_bilinearly():
     assert asa_original(gt_void, assign, 2) == pytest.approx(96 / (240 + 1e-6), abs=1e-12)
     with pytest.raises(ValueError, match='stride-4 grid'):
         asa_original(gt, _own_seed_assignments(8, 8), 2)
+
+
+def test_one_hot_grid_is_the_bilinear_resize():
+    """The 2x2-sample counts equal F.interpolate(bilinear, align_corners=False) of the
+    zero-padded one-hot map (void = zero vector), here on a 37x45 map (padded to 48x48)."""
+    import torch.nn.functional as F
+
+    from mmseg_spixreg.evaluation.functional import one_hot_bilinear_to_grid
+    rng = np.random.RandomState(0)
+    gt = torch.from_numpy(rng.randint(0, 4, (37, 45)))
+    gt[rng.rand(37, 45) < 0.2] = 255
+    one_hot = F.one_hot(gt.clamp(0, 3), 4).double() * (gt != 255)[..., None]
+    one_hot = F.pad(one_hot.permute(2, 0, 1)[None], (0, 3, 0, 11))
+    ref = F.interpolate(one_hot, size=(12, 12), mode='bilinear', align_corners=False)
+    torch.testing.assert_close(one_hot_bilinear_to_grid(gt, 4, (12, 12)).double(), ref)
