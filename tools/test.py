@@ -26,9 +26,15 @@ def parse_args():
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        help='directory where painted images will be saved, as '
+        'DIR/vis_data/vis_image/test_<image file name>_0.png (a relative DIR is relative to the '
+        'current directory)')
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='with --show / --show-dir: draw the images of every N-th test batch (default 1: '
+        "all; mmseg's SegVisualizationHook alone draws every 50th)")
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--cfg-options',
@@ -49,6 +55,8 @@ def parse_args():
     # torch.distributed.launch / torchrun pass --local-rank (torch>=2.0)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.interval < 1:
+        parser.error(f'--interval must be >= 1, got {args.interval}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -60,6 +68,7 @@ def trigger_visualization_hook(cfg, args):
         visualization_hook = default_hooks['visualization']
         # Turn on visualization
         visualization_hook['draw'] = True
+        visualization_hook['interval'] = args.interval
         if args.show:
             visualization_hook['show'] = True
             visualization_hook['wait_time'] = args.wait_time

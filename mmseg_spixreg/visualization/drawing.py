@@ -5,8 +5,6 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..evaluation.functional import boundary_map
-
 
 # aligned by hand (yapf: disable): yapf 0.43 indents these parameters like the body (E125)
 def colorize_labels(labels: np.ndarray,
@@ -36,20 +34,42 @@ def colorize_labels(labels: np.ndarray,
                         ignore_index if ignore_index is not None else 255).astype(np.int64)]
 
 
-def draw_superpixel_boundaries(
-    image: np.ndarray, superpixels: np.ndarray, color: Tuple[int, int,
-                                                             int] = (255, 255, 0)) -> np.ndarray:
-    """Draw the boundaries of a hard-superpixel map over an image.
+def thin_boundary_map(superpixels: np.ndarray) -> np.ndarray:
+    """One-pixel-wide superpixel boundaries: pixels whose right or lower neighbour lies in another
+    superpixel (``boundary_map`` marks both sides, two pixels wide, as boundary recall counts).
 
-    Boundary pixels are those with a 4-neighbour in another superpixel (as in boundary recall).
+    Args:
+        superpixels (np.ndarray): Superpixel ids, shape (H, W).
+
+    Returns:
+        np.ndarray: Boolean map, shape (H, W).
+    """
+    edges = np.zeros(superpixels.shape, dtype=bool)
+    edges[:, :-1] |= superpixels[:, 1:] != superpixels[:, :-1]
+    edges[:-1, :] |= superpixels[1:, :] != superpixels[:-1, :]
+    return edges
+
+
+def draw_superpixel_boundaries(image: np.ndarray,
+                               superpixels: np.ndarray,
+                               color: Tuple[int, int, int] = (255, 255, 0),
+                               dim: float = 0.6) -> np.ndarray:
+    """Draw the boundaries of a hard-superpixel map over an image, legibly.
+
+    The boundaries are one pixel wide (:func:`thin_boundary_map`) on the image darkened to ``dim``
+    of its brightness: at 480x360 with 16x16-pixel superpixels (HCFCN-16 at full CamVid
+    resolution) two-pixel lines cover a quarter of the image and a bright colour vanishes on sky
+    and road markings; thin lines on the darkened image keep both the outlines and the scene
+    readable.
 
     Args:
         image (np.ndarray): RGB image, shape (H, W, 3), uint8.
         superpixels (np.ndarray): Superpixel ids, shape (H, W) or (1, H, W).
         color (tuple[int, int, int]): RGB boundary colour. Defaults to yellow.
+        dim (float): Brightness of the image under the boundaries, in (0, 1]. Defaults to 0.6.
 
     Returns:
-        np.ndarray: A copy of ``image`` with the boundaries drawn, (H, W, 3), uint8.
+        np.ndarray: The drawing, (H, W, 3), uint8 (``image`` is not modified).
     """
     superpixels = np.asarray(superpixels)
     if superpixels.ndim == 3:
@@ -57,8 +77,10 @@ def draw_superpixel_boundaries(
     if superpixels.shape != image.shape[:2]:
         raise ValueError(f'superpixels {superpixels.shape} and image {image.shape[:2]} '
                          'sizes differ')
-    out = image.copy()
-    out[boundary_map(superpixels)] = color
+    if not 0 < dim <= 1:
+        raise ValueError(f'dim must be in (0, 1], got {dim}')
+    out = (image.astype(np.float32) * dim).round().astype(np.uint8)
+    out[thin_boundary_map(superpixels)] = color
     return out
 
 

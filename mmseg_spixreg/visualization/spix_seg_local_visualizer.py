@@ -34,7 +34,12 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
 
     Args:
         name, image, vis_backends, save_dir, classes, palette, dataset_name, alpha: as in
-            :class:`mmseg.visualization.SegLocalVisualizer` (``alpha``: overlay opacity).
+            :class:`mmseg.visualization.SegLocalVisualizer` (``alpha``: overlay opacity), with
+            ``classes`` / ``palette`` in the right order and without mmseg's Cityscapes
+            default: given none of classes, palette and dataset_name, ``dataset_meta`` stays
+            empty until the runner / ``MMSegInferencer`` / the caller sets it (the data set's
+            ``metainfo``, a checkpoint's ``dataset_meta``), and drawing a segmentation without
+            it raises a ``ValueError``.
         draw_superpixels (bool): Add the superpixel tile when the sample has
             ``pred_superpixels``. Defaults to True.
         superpixel_color (Sequence[int]): RGB colour of the boundaries. Defaults to yellow
@@ -61,9 +66,14 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
                              f'0..255 (RGB), got {superpixel_color!r}')
         super().__init__(name, image, vis_backends, save_dir, classes, palette, dataset_name, alpha,
                          **kwargs)
-        # mmseg 1.2.2's constructor passes (palette, classes) to set_dataset_meta(classes,
-        # palette, ...), i.e. swapped: set them again in the right order.
-        self.set_dataset_meta(classes, palette, dataset_name)
+        if classes is None and palette is None and dataset_name is None:
+            # no Cityscapes default (mmseg's): the runner, MMSegInferencer or the caller set the
+            # data set's classes and palette; drawing without them is an error
+            self.dataset_meta = {}
+        else:
+            # mmseg 1.2.2's constructor passes (palette, classes) to set_dataset_meta(classes,
+            # palette, ...), i.e. swapped: set them again in the right order.
+            self.set_dataset_meta(classes, palette, dataset_name)
         self.draw_superpixels = draw_superpixels
         self.superpixel_color = tuple(int(c) for c in color)
 
@@ -118,20 +128,26 @@ class SpixSegLocalVisualizer(SegLocalVisualizer):
             with_labels (bool, optional): Write class names into the overlays. Defaults to
                 True.
         """
+        classes = self.dataset_meta.get('classes', None)
+        palette = self.dataset_meta.get('palette', None)
+        keys = [
+            key for key, wanted in (('gt_sem_seg', draw_gt), ('pred_sem_seg', draw_pred))
+            if wanted and data_sample is not None and key in data_sample
+        ]
+        if keys and (classes is None or palette is None):
+            raise ValueError(
+                f'SpixSegLocalVisualizer: no class names / palette to draw {keys[0]} with: pass '
+                "classes= and palette= (e.g. model.dataset_meta['classes'] / ['palette']) or set "
+                'visualizer.dataset_meta = model.dataset_meta')
         if not (self.draw_superpixels and draw_pred and data_sample is not None
                 and 'pred_superpixels' in data_sample):
             return super().add_datasample(name, image, data_sample, draw_gt, draw_pred, show,
                                           wait_time, out_file, step, with_labels)
-        classes = self.dataset_meta.get('classes', None)
-        palette = self.dataset_meta.get('palette', None)
         # first: its size check names the problem (mmseg's overlay fails with an IndexError)
         spix_tile = self._draw_superpixels(image, data_sample.pred_superpixels)
         tiles = []
         for key, wanted in (('gt_sem_seg', draw_gt), ('pred_sem_seg', True)):
             if wanted and key in data_sample:
-                if classes is None:
-                    raise ValueError('SpixSegLocalVisualizer: class names are needed to draw '
-                                     f'{key}; set dataset_meta (classes, palette)')
                 tiles.append(
                     self._draw_sem_seg(image, data_sample.get(key), classes, palette, with_labels))
         tiles.append(spix_tile)

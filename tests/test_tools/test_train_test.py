@@ -115,28 +115,37 @@ def test_train_resume_and_test_stock_config(tmp_path, synthetic_root):
 
 
 def test_test_tool_show_dir_draws_superpixels(tmp_path, synthetic_root):
-    """tools/test.py --show-dir with the config's visualizer (SegVisualizationHook)."""
+    """tools/test.py --show-dir DIR with the config's visualizer (SegVisualizationHook): every
+    image by default, every N-th batch with --interval N, files where README / --help say:
+    DIR/vis_data/vis_image/test_<image file name>_0.png, a relative DIR in the current
+    directory."""
     from mmseg_spixreg.utils.synthetic_data import SYNTHETIC_CLASSES, SYNTHETIC_PALETTE
     config = osp.join(REPO_ROOT, 'configs', 'demo', 'hcfcn_r34_synthetic_coarse.py')
     ckpt = str(tmp_path / 'random.pth')
     save_random_checkpoint(config, ckpt, dict(classes=SYNTHETIC_CLASSES, palette=SYNTHETIC_PALETTE))
-    show_dir = tmp_path / 'show'
-    # (mmseg's SegVisualizationHook reads runner.iter, which makes mmengine build the train
-    # dataloader even in tools/test.py: the train split must exist too)
-    run_tool([
-        'tools/test.py', config, ckpt, '--work-dir',
-        str(tmp_path / 'work'), '--show-dir',
-        str(show_dir), '--cfg-options', f'test_dataloader.dataset.data_root={synthetic_root}',
-        f'train_dataloader.dataset.data_root={synthetic_root}',
-        'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train',
-        'default_hooks.visualization.interval=1'
-    ],
-             timeout=300)
-    pngs = sorted(
-        osp.join(d, f) for d, _, fs in os.walk(show_dir) for f in fs if f.endswith('.png'))
-    assert len(pngs) == 4, pngs  # the 4 val images of the generated set
-    for path in pngs:
-        drawn = cv2.imread(path)
-        assert drawn.shape == (64, 3 * 64, 3), path  # ground truth | prediction | superpixels
-        boundary = (drawn[:, 128:] == (0, 255, 255)).all(axis=2)  # yellow (BGR)
-        assert 0.02 < boundary.mean() < 0.6, path
+    images = sorted(os.listdir(osp.join(synthetic_root, 'img_dir', 'val')))
+    assert len(images) == 4
+    for show_dir, interval, drawn_images in (('show', [], images), ('show2', ['--interval',
+                                                                              '2'], images[1::2])):
+        # (mmseg's SegVisualizationHook reads runner.iter, which makes mmengine build the train
+        # dataloader even in tools/test.py: the train split must exist too)
+        run_tool(
+            [
+                osp.join(REPO_ROOT, 'tools/test.py'), config, ckpt, '--work-dir',
+                str(tmp_path / 'work'), '--show-dir', show_dir
+            ] + interval + [
+                '--cfg-options', f'test_dataloader.dataset.data_root={synthetic_root}',
+                f'train_dataloader.dataset.data_root={synthetic_root}',
+                'train_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train'
+            ],
+            cwd=str(tmp_path),
+            timeout=300)
+        pngs = sorted(
+            osp.relpath(osp.join(d, f), tmp_path) for d, _, fs in os.walk(tmp_path / show_dir)
+            for f in fs if f.endswith('.png'))
+        assert pngs == [f'{show_dir}/vis_data/vis_image/test_{name}_0.png' for name in drawn_images]
+        for path in pngs:
+            drawn = cv2.imread(str(tmp_path / path))
+            assert drawn.shape == (64, 3 * 64, 3), path  # ground truth | prediction | superpixels
+            boundary = (drawn[:, 128:] == (0, 255, 255)).all(axis=2)  # yellow (BGR)
+            assert 0.02 < boundary.mean() < 0.6, path

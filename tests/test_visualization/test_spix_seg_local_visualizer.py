@@ -70,3 +70,27 @@ def test_spix_visualizer_adds_the_superpixel_tile_to_mmseg_drawing(tmp_path):
         SpixSegLocalVisualizer(name='spix_vis_bad', superpixel_color=(255, 0))
     with pytest.raises(ValueError, match='pred_superpixels are 24x32 but the image'):
         ours.add_datasample('x', image[:20], sample, out_file=str(tmp_path / 'bad.png'))
+
+
+def test_spix_visualizer_needs_the_data_sets_classes():
+    """No Cityscapes default (mmseg's): without classes / palette drawing a segmentation is an
+    error naming the fix; the runner / MMSegInferencer / the caller set dataset_meta."""
+    from mmseg_spixreg.visualization import SpixSegLocalVisualizer
+    image = np.zeros((24, 32, 3), np.uint8)
+    bare = SpixSegLocalVisualizer(name='spix_vis_bare')
+    assert bare.dataset_meta == {}
+    no_spix = _sample()
+    del no_spix.pred_superpixels
+    for sample in (_sample(), no_spix):
+        with pytest.raises(
+                ValueError,
+                match=r"no class names / palette to draw gt_sem_seg.*"
+                r"model.dataset_meta\['classes'\]"):
+            bare.add_datasample('x', image, sample, draw_gt=True)
+    bare.dataset_meta = dict(classes=('a', 'b', 'c'), palette=PALETTE)  # what the runner does
+    bare.add_datasample('x', image, _sample(), draw_gt=False)
+    assert bare.get_image().shape == (24, 2 * 32, 3)
+    # a named data set still resolves through mmseg
+    assert len(
+        SpixSegLocalVisualizer(name='spix_vis_ade',
+                               dataset_name='ade20k').dataset_meta['classes']) == 150
