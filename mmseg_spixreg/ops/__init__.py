@@ -16,10 +16,11 @@ The learned assignment of eq. 1 (it has weights) is
 """
 from .layout import NUM_SEEDS, SEED_OFFSETS, seed_coordinates, valid_seed_mask
 from .superpixel import (BACKENDS, hard_superpixels, neighbour_correlation, seed_softmax,
-                         superpixel_downsample, superpixel_reconstruct, superpixel_upsample)
+                         superpixel_downsample, superpixel_reconstruct, superpixel_upsample,
+                         superpixel_upsample_hierarchy)
 
 __all__ = [
     'BACKENDS', 'NUM_SEEDS', 'SEED_OFFSETS', 'hard_superpixels', 'neighbour_correlation',
     'seed_coordinates', 'seed_softmax', 'superpixel_downsample', 'superpixel_reconstruct',
-    'superpixel_upsample', 'valid_seed_mask'
+    'superpixel_upsample', 'superpixel_upsample_hierarchy', 'valid_seed_mask'
 ]

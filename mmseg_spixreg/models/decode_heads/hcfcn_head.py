@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
-from ...ops import hard_superpixels, superpixel_upsample
+from ...ops import hard_superpixels, superpixel_upsample_hierarchy
 
 
 @MODELS.register_module()
@@ -149,8 +149,9 @@ class HCFCNHead(BaseDecodeHead):
                 'that stride, e.g. ASPPHead or PSPHead on a backbone at output stride 16; a '
                 "head that upsamples inside (DeepLabV3+'s DepthwiseSeparableASPPHead predicts "
                 'at stride 4) does not fit')
-        for a in reversed(assignments):
-            logits = superpixel_upsample(logits, a.to(logits.dtype))
+        # one node (the two finest upsamplings one launch on the GPU; without gradients nothing
+        # but the result is written)
+        logits = superpixel_upsample_hierarchy(logits, [a.to(logits.dtype) for a in assignments])
         h, w = fine_sizes[0]
         return logits[..., :h, :w]
 
