@@ -148,3 +148,52 @@ def test_camvid_cpu_original_trains_and_tests_through_the_tools(tmp_path, reques
     for key in ('PixAcc', 'BR', 'BR_paper', 'BR_orig', 'PixAcc_orig', 'ASA', 'ASA_orig'):
         assert key in metrics, metrics
         assert 0.0 <= metrics[key] <= 100.0
+
+
+def _generated(tmp_path, data_set):
+    """A tiny converted data set in the configs' layout: SUIM (16x12 after halving) or
+    Cityscapes (32x16), from the generators of tests/utils.py through the real converters."""
+    import cityscapes_coarse  # tools/dataset_converters (setup.cfg: pythonpath)
+    import suim
+    from tests.utils import make_cityscapes, make_suim
+    src, out = str(tmp_path / 'raw'), str(tmp_path / data_set)
+    if data_set == 'suim':
+        make_suim(src, n_train_val=6, n_test=2)
+        assert suim.main([src, out, '--num-val', '2', '--nproc', '1']) == 0
+    else:
+        make_cityscapes(src)
+        assert cityscapes_coarse.main([src, out, '--width', '32', '--height', '16', '--nproc',
+                                       '1']) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    'name', ['hcfcn_r34_suim_coarse_original.py', 'fcn16_r34_cityscapes_coarse_original.py'])
+def test_paper_data_set_originals_train_and_test(tmp_path, name):
+    """Two iterations through tools/train.py and a tools/test.py run on generated data sets
+    (the real ones are not on the test machines); sizes shrunk with --cfg-options only."""
+    root = _generated(tmp_path, 'suim' if 'suim' in name else 'cityscapes')
+    config = osp.join('configs', 'original', name)
+    options = [f'{k}_dataloader.dataset.data_root={root}' for k in ('train', 'val', 'test')]
+    options += [f'{k}_dataloader.num_workers=0' for k in ('train', 'val', 'test')]
+    options += [f'{k}_dataloader.persistent_workers=False' for k in ('train', 'val', 'test')]
+    options += ['model.data_preprocessor.size=(32,32)', 'train_dataloader.batch_size=2']
+    if 'cityscapes' in name:  # its pipelines resize to 1024x512: to the generated 32x16
+        options += ['train_dataloader.dataset.pipeline.3.scale=(32,16)'] + [
+            f'{k}_dataloader.dataset.pipeline.1.scale=(32,16)' for k in ('val', 'test')
+        ]
+    work = str(tmp_path / 'work')
+    run_tool(['tools/train.py', config, '--work-dir', work, '--cfg-options'] + options + [
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1'
+    ])
+    run_tool([
+        'tools/test.py', config,
+        osp.join(work, 'iter_2.pth'), '--work-dir', work, '--cfg-options'
+    ] + options)
+    results = glob.glob(osp.join(work, '*', '*.json'))
+    metrics = json.loads(open(sorted(results)[-1]).read().splitlines()[-1])
+    keys = ['PixAcc', 'BR', 'BR_paper', 'BR_orig', 'PixAcc_orig']
+    keys += ['ASA', 'ASA_orig'] if 'hcfcn' in name else []
+    for key in keys:
+        assert key in metrics, metrics
