@@ -355,10 +355,50 @@ class WritesMarkerViaTofile:
         return np.ndarray.tofile, (np.zeros(2), self.marker)
 
 
-def evil_checkpoint(tmp_path, payload=WritesMarkerViaExec):
+class NdarrayFromBytes:
+    """Unpickling it calls ``numpy.ndarray(shape, dtype, buffer)`` directly (an array over
+    attacker bytes; with offsets / strides it reads memory outside them)."""
+
+    def __init__(self, marker=None):
+        pass
+
+    def __reduce__(self):
+        return np.ndarray, ((2, ), np.dtype('f8'), b'\x00' * 16)
+
+
+class ObjectFieldDtype:
+    """Unpickling it builds a structured dtype with an object field (``numpy.dtype('V8')`` whose
+    state adds the field): an array of it turns 8 stored bytes into a PyObject pointer."""
+
+    def __init__(self, marker=None):
+        pass
+
+    def __reduce__(self):
+        return np.dtype, ('V8', False, True), (3, '|', None, ('a', ), {
+            'a': (np.dtype('O'), 0)
+        }, 8, 1, 63)
+
+
+def history_buffer_method_swap(marker=None):
+    """A mmengine HistoryBuffer whose pickled statistics methods map ``mean`` to ``min``:
+    ``HistoryBuffer.__setstate__`` would install that for every buffer in the process."""
+    from mmengine.logging import HistoryBuffer
+    buf = HistoryBuffer([1.0, 3.0], [1, 1], max_length=10)
+    buf._statistics_methods = {'mean': HistoryBuffer.min}  # what __getstate__ pickles
+    return buf
+
+
+def config_text_payload(marker):
+    """Config text (what mmengine stores in ``meta['cfg']``) that creates ``marker`` when
+    executed, plus a valid config body."""
+    return (f"open({marker!r}, 'w').write('executed')\n"
+            "gpu_ids = [0]\nmodel = dict(type='EncoderDecoder')\n")
+
+
+def evil_checkpoint(tmp_path, payload=WritesMarkerViaExec, path=None):
     """A checkpoint whose unpickling writes a marker file: (its path, the marker's path)."""
     marker = str(tmp_path / 'pwned.txt')
-    path = str(tmp_path / 'evil.pth')
+    path = path or str(tmp_path / 'evil.pth')
     torch.save(
         {
             'state_dict': OrderedDict(w=torch.zeros(2)),

@@ -28,7 +28,6 @@ Example (CPU-scale CamVid reproduction, see README "Results")::
 """
 import argparse
 import copy
-import glob
 import json
 import math
 import os
@@ -131,9 +130,10 @@ def last_checkpoint(work_dir):
 
 
 def best_checkpoint(work_dir):
-    """The best-validation checkpoint of a run if saved, else its last checkpoint."""
-    best = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')), key=osp.getmtime)
-    return best[-1] if best else last_checkpoint(work_dir)
+    """The best-validation checkpoint the run recorded (``work_dir/best_checkpoint``, written
+    by AtomicCheckpointHook), else its last checkpoint; never a stray ``best_*.pth``."""
+    from mmseg_spixreg.engine.hooks import recorded_best_checkpoint
+    return recorded_best_checkpoint(work_dir) or last_checkpoint(work_dir)
 
 
 def write_finetune_config(config, ckpt, work_dir, epochs, options=None):

@@ -6,7 +6,7 @@ One training run (regularized HCFCN-16, generated data, CPU, 6 iterations, a che
 iter-4 checkpoint, at a different point of the save (AtomicCheckpointHook: write temporary file
 -> rename -> replace last_checkpoint -> delete the outdated checkpoint):
 
-1. from outside (``SIGKILL`` sent by this test) while ``.iter_4.pth.tmp`` is being written
+1. from outside (``SIGKILL`` sent by this test) while ``.iter_4.pth.*.tmp`` is being written
    (the child's fsync of it is slowed down so that the kill lands inside the save);
 2. inside the child with the temporary file truncated to half its size (a kill in the middle of
    the write);
@@ -16,6 +16,7 @@ iter-4 checkpoint, at a different point of the save (AtomicCheckpointHook: write
 After every kill ``last_checkpoint`` names a complete checkpoint, and the run resumed after the
 last kill ends bit-exactly with the weights of an uninterrupted run.
 """
+import glob
 import os
 import os.path as osp
 import signal
@@ -38,7 +39,11 @@ KILL_DRIVER = textwrap.dedent('''
     seen = {'n': 0}
 
     def hit(path, suffix):
-        if not str(path).endswith(suffix):
+        name = os.path.basename(str(path))
+        # the checkpoint temporary files are .<name>.pth.<random>.tmp
+        found = ('.pth.' in name and name.endswith('.tmp')) if suffix == 'tmp' else \
+            name.endswith(suffix)
+        if not found:
             return False
         seen['n'] += 1
         return seen['n'] == nth
@@ -48,7 +53,7 @@ KILL_DRIVER = textwrap.dedent('''
         os.kill(os.getpid(), signal.SIGKILL)
 
     def fsync(fd):
-        if point == 'slow' and hit(os.readlink(f'/proc/self/fd/{fd}'), '.pth.tmp'):
+        if point == 'slow' and hit(os.readlink(f'/proc/self/fd/{fd}'), 'tmp'):
             print('KILL-DRIVER: slow save', flush=True)
             time.sleep(600)  # the test kills us meanwhile
         return real_fsync(fd)
@@ -84,8 +89,7 @@ def _killed_run(driver, point, nth, args):
 
 
 def _external_kill_during_save(driver, work, args):
-    """Start training, SIGKILL it from outside once .iter_4.pth.tmp exists (2nd save)."""
-    tmp = osp.join(work, '.iter_4.pth.tmp')
+    """Start training, SIGKILL it from outside once .iter_4.pth.*.tmp exists (2nd save)."""
     cmd = [sys.executable, driver, 'slow', '2', 'tools/train.py'] + args
     proc = subprocess.Popen(
         cmd,
@@ -96,7 +100,7 @@ def _external_kill_during_save(driver, work, args):
         text=True)
     try:
         deadline = time.time() + 600
-        while not osp.exists(tmp):
+        while not _temporary_files(work):
             assert proc.poll() is None, f'training ended before the save: {proc.stderr.read()}'
             assert time.time() < deadline, 'the save of iter_4 never started'
             time.sleep(0.05)
@@ -108,7 +112,11 @@ def _external_kill_during_save(driver, work, args):
             proc.wait()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
-    return tmp
+
+
+def _temporary_files(work):
+    """The temporary files of iter_4's save (unique names, one per attempt)."""
+    return glob.glob(osp.join(work, '.iter_4.pth.*.tmp'))
 
 
 def _resume_point(work):
@@ -130,14 +138,16 @@ def test_sigkill_during_checkpoint_saves_then_resume_is_exact(tmp_path, syntheti
     resume = [DEMO_CFG, '--work-dir', work, '--resume'] + opts
 
     # 1. external SIGKILL while iter_4 is being saved: iter_2 stays the resume point
-    tmp = _external_kill_during_save(driver, work, first)
-    assert osp.exists(tmp) and not osp.exists(osp.join(work, 'iter_4.pth'))
+    _external_kill_during_save(driver, work, first)
+    assert len(_temporary_files(work)) == 1 and not osp.exists(osp.join(work, 'iter_4.pth'))
     assert _resume_point(work) == 2
 
     # 2. killed in the middle of writing iter_4 (the temporary file is truncated)
     log = _killed_run(driver, 'mid_write', 1, resume)
     assert 'resumed epoch: 0, iter: 2' in log, log[-3000:]
-    assert 0 < osp.getsize(tmp) and not osp.exists(osp.join(work, 'iter_4.pth'))
+    tmps = _temporary_files(work)
+    assert len(tmps) == 2 and all(osp.getsize(t) > 0 for t in tmps)
+    assert not osp.exists(osp.join(work, 'iter_4.pth'))
     assert _resume_point(work) == 2
 
     # 3. killed after iter_4.pth is in place, before last_checkpoint moves to it: iter_2 must

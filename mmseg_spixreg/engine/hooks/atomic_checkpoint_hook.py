@@ -7,6 +7,9 @@ from mmseg.registry import HOOKS
 
 from mmseg_spixreg.utils.checkpoint import ATOMIC_BACKEND, atomic_write_bytes
 
+#: File in the work directory that names the best checkpoint (written by the hook).
+BEST_RECORD = 'best_checkpoint'
+
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
@@ -27,20 +30,36 @@ class AtomicCheckpointHook(CheckpointHook):
        ``max_keep_ckpts=1`` a kill during the save left ``last_checkpoint`` naming a deleted
        file and the run could not be resumed).
 
+    4. The best checkpoint (``save_best``; the first rule's with several) is recorded in
+       ``work_dir/best_checkpoint`` (atomic, after it is complete, before the previous best is
+       deleted): :func:`recorded_best_checkpoint` reads it, so a stale ``best_*.pth`` left by a
+       kill is never taken for the best.
+
     The written checkpoints are identical to ``CheckpointHook``'s (other hooks, e.g.
     ``RNGStateHook``, add their state through ``before_save_checkpoint`` as before).
+
+    Args:
+        backend_args (dict, optional): Only the local backend (``None``,
+            ``dict(backend='local')`` or ``dict(backend='atomic_local')``): the hook writes
+            atomically to local disk; anything else is a ``ValueError`` (use mmengine's
+            ``CheckpointHook`` for remote storage).
+        file_client_args (dict, optional): Must be None (deprecated in mmengine).
+        out_dir (str, optional): A local directory (not a URL).
+        *args, **kwargs: As for ``CheckpointHook``.
     """
 
     def __init__(self, *args, backend_args=None, file_client_args=None, out_dir=None, **kwargs):
-        if backend_args is None and file_client_args is None and (out_dir is None
-                                                                  or '://' not in str(out_dir)):
-            backend_args = dict(backend=ATOMIC_BACKEND)
+        local = backend_args is None or (isinstance(backend_args, dict)
+                                         and set(backend_args) <= {'backend'} and
+                                         backend_args.get('backend') in ('local', ATOMIC_BACKEND))
+        if not local or file_client_args is not None or '://' in str(out_dir or ''):
+            raise ValueError(
+                'AtomicCheckpointHook writes checkpoints atomically to local disk only, got '
+                f'backend_args={backend_args!r}, file_client_args={file_client_args!r}, '
+                f"out_dir={out_dir!r}; use type='CheckpointHook' (mmengine's, not kill-safe) "
+                'for other storage')
         super().__init__(
-            *args,
-            backend_args=backend_args,
-            file_client_args=file_client_args,
-            out_dir=out_dir,
-            **kwargs)
+            *args, backend_args=dict(backend=ATOMIC_BACKEND), out_dir=out_dir, **kwargs)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         # CheckpointHook._save_checkpoint_with_step with the file operations reordered:
@@ -86,8 +105,35 @@ class AtomicCheckpointHook(CheckpointHook):
             super()._save_best_checkpoint(runner, metrics)
         finally:
             self.file_backend = backend
+        indicators = getattr(self, 'key_indicators', [])  # set only with save_best
+        best = None if not indicators else self.best_ckpt_path if len(indicators) == 1 else \
+            self.best_ckpt_path_dict.get(indicators[0])
+        if best and is_main_process():
+            atomic_write_bytes(str(best), osp.join(runner.work_dir, BEST_RECORD))
         for method, path in deferred:
             getattr(backend, method)(path)
+
+
+def recorded_best_checkpoint(work_dir):
+    """The best checkpoint ``AtomicCheckpointHook`` recorded in ``work_dir/best_checkpoint``.
+
+    Args:
+        work_dir (str): The run's work directory.
+
+    Returns:
+        str | None: Its path, or None if no best checkpoint was recorded.
+
+    Raises:
+        FileNotFoundError: If the record names a checkpoint that does not exist.
+    """
+    record = osp.join(work_dir, BEST_RECORD)
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        path = f.read().strip()
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{record} names {path!r}, which does not exist')
+    return path
 
 
 class _DeferredRemovals:

@@ -65,7 +65,9 @@ def test_atomic_hook_deletes_old_checkpoints_only_after_the_new_ones(tmp_path):
     # (iter_4 is written again after the best one, as mmengine does, to store the best score)
     assert 'iter_2.pth' in runner.present_at_save['iter_4.pth'][0]
     assert 'best_mIoU_iter_2.pth' in runner.present_at_save['best_mIoU_iter_4.pth'][0]
-    assert sorted(os.listdir(work)) == ['best_mIoU_iter_4.pth', 'iter_4.pth', 'last_checkpoint']
+    assert sorted(os.listdir(work)) == [
+        'best_checkpoint', 'best_mIoU_iter_4.pth', 'iter_4.pth', 'last_checkpoint'
+    ]
     with open(osp.join(work, 'last_checkpoint')) as f:
         assert f.read() == osp.join(work, 'iter_4.pth')
     # mmengine's CheckpointHook deletes first: a kill while saving left nothing to resume from
@@ -74,3 +76,42 @@ def test_atomic_hook_deletes_old_checkpoints_only_after_the_new_ones(tmp_path):
     runner = _save_sequence('CheckpointHook', stock)
     assert 'iter_2.pth' not in runner.present_at_save['iter_4.pth'][0]
     assert 'best_mIoU_iter_2.pth' not in runner.present_at_save['best_mIoU_iter_4.pth'][0]
+
+
+def test_best_checkpoint_is_the_recorded_one_not_the_newest_file(tmp_path):
+    """The hook records the best checkpoint in work_dir/best_checkpoint; an orphan best_*.pth
+    (left by a kill before the previous best was deleted, newer by mtime) is not taken."""
+    import time
+
+    from mmseg_spixreg.engine.hooks import recorded_best_checkpoint
+    from tools.run_experiment import best_checkpoint
+    work = str(tmp_path / 'atomic')
+    os.makedirs(work)
+    _save_sequence('AtomicCheckpointHook', work)
+    best = osp.join(work, 'best_mIoU_iter_4.pth')
+    assert recorded_best_checkpoint(work) == best
+    time.sleep(0.01)
+    with open(osp.join(work, 'best_mIoU_iter_9.pth'), 'wb') as f:
+        f.write(b'orphan')
+    assert recorded_best_checkpoint(work) == best == best_checkpoint(work)
+    empty = str(tmp_path / 'no_best')
+    os.makedirs(empty)
+    assert recorded_best_checkpoint(empty) is None
+
+
+def test_backend_args_keep_the_atomic_path_or_are_refused():
+    import pytest
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import HOOKS
+
+    import mmseg_spixreg  # noqa: F401
+    from mmseg_spixreg.utils.checkpoint import ATOMIC_BACKEND
+    init_default_scope('mmseg')
+    for args in (None, dict(backend='local'), dict(backend=ATOMIC_BACKEND)):
+        hook = HOOKS.build(dict(type='AtomicCheckpointHook', interval=1, backend_args=args))
+        assert hook.backend_args == dict(backend=ATOMIC_BACKEND)
+    for kwargs in (dict(backend_args=dict(backend='petrel')),
+                   dict(backend_args=dict(backend='local', path_mapping={'a': 'b'})),
+                   dict(out_dir='s3://bucket/ckpts'), dict(file_client_args=dict(backend='disk'))):
+        with pytest.raises(ValueError, match='atomically to local disk only'):
+            HOOKS.build(dict(type='AtomicCheckpointHook', interval=1, **kwargs))
