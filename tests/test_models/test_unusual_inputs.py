@@ -130,6 +130,29 @@ def test_training_size_not_divisible_by_16_is_padded_transparently(pad_size, siz
     assert_all_finite(model)
 
 
+@pytest.mark.parametrize('height', [5, 9, 13, 17])
+def test_training_crops_of_any_height_give_a_finite_slic_loss(height):
+    """Heights where ceil(H / 4) cells make H / h round to another integer than the stride 4
+    (5 / 2 = 2.5 rounds to 2): the SLIC loss takes the stride from the neck's levels."""
+    model = build_demo(**{'model.data_preprocessor.size': (height, 20)}).train()
+    data = model.data_preprocessor(make_batch([(height, 20), (height, 20)]), True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['decode.loss_slic'])
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_input_image_is_an_error_naming_it(bad):
+    """One NaN / inf pixel made every logit NaN and the prediction class 0 everywhere."""
+    model = build_demo().eval()
+    batch = make_batch([(32, 32), (32, 32)])
+    batch['inputs'] = [img.float() for img in batch['inputs']]
+    batch['inputs'][1][0, 3, 4] = bad
+    batch['data_samples'][1].set_metainfo({'img_path': 'data/img_dir/val/frame_7.png'})
+    for training in (False, True):
+        with pytest.raises(ValueError, match='input image data/img_dir/val/frame_7.png has 1 NaN'):
+            model.data_preprocessor(batch, training)
+
+
 # ----------------------------------------------------------------------------------------------
 # 2. a batch without any labelled pixel; empty superpixels
 
@@ -239,6 +262,34 @@ def test_slic_loss_with_empty_superpixels_and_no_valid_pixel():
     ({
         'model.neck.levels': (4, 16)
     }, 'consecutive strides'),
+    # values that passed the checks above but gave NaN / inf or silently other values
+    ({
+        'model.neck.tau': 1e-300
+    }, r'tau must be a positive finite number, got 1e-300 \(tau and 1 / tau finite in float32'),
+    ({
+        'model.neck.tau': 1e39
+    }, 'tau must be a positive finite number, got 1e[+]?39'),
+    ({
+        'model.decode_head.loss_slic.m': 1e39
+    }, r'm must be >= 0, got 1e[+]?39 \(a finite float32 number\)'),
+    ({
+        'model.decode_head.loss_slic.loss_weight': 1e39
+    }, r'loss_weight \(lambda\) must be >= 0, got 1e[+]?39'),
+    ({
+        'model.decode_head.loss_slic.loss_weight': float('nan')
+    }, r'loss_weight \(lambda\) must be >= 0, got nan'),
+    ({
+        'model.decode_head.loss_slic.eps': -1.0
+    }, 'eps must be > 0, got -1.0'),
+    ({
+        'model.decode_head.loss_slic.eps': float('nan')
+    }, 'eps must be > 0, got nan'),
+    ({
+        'model.neck.levels': '48'
+    }, "levels must be a list or tuple of int strides, finest first, e.g. \\(4, 8\\), got '48'"),
+    ({
+        'model.neck.levels': (4.9, 8.9)
+    }, r'levels must be a list or tuple of int strides.*got \(4.9, 8.9\)'),
 ])
 def test_bad_config_values_raise_at_build_time(changes, match):
     with pytest.raises(ValueError, match=match):

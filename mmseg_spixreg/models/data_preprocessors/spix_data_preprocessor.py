@@ -2,10 +2,34 @@
 """SegDataPreProcessor that also keeps the un-normalised RGB image for the SLIC loss."""
 from typing import Any, Dict
 
+import torch
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.registry import MODELS
+
+
+def check_finite_images(data: dict) -> None:
+    """Raise if a floating-point input image has a NaN or infinite value.
+
+    Args:
+        data (dict): ``inputs`` (list of (C, H_i, W_i) tensors, or a (B, C, H, W) tensor) and
+            optionally ``data_samples`` (their ``img_path`` names the image).
+
+    Raises:
+        ValueError: Naming the image and the number of non-finite values.
+    """
+    samples = data.get('data_samples') or []
+    for i, img in enumerate(data['inputs']):
+        if not (torch.is_tensor(img) and img.is_floating_point()):
+            continue  # integer images (what mmcv's loaders give) cannot hold NaN / inf
+        bad = int((~torch.isfinite(img)).sum())
+        if bad:
+            name = samples[i].metainfo.get('img_path') if i < len(samples) else None
+            raise ValueError(
+                f'input image {name or i} has {bad} NaN / infinite value(s) of '
+                f'{img.numel()}: the prediction would be NaN logits (class 0 everywhere); fix '
+                'or drop the image')
 
 
 @MODELS.register_module()
@@ -22,6 +46,10 @@ class SpixSegDataPreProcessor(SegDataPreProcessor):
 
     Not stored at test time (the loss is not computed there), nor with ``store_slic_image=False``.
     Batch augments that change pixel values are not mirrored into ``slic_image``.
+
+    A floating-point image with a NaN or infinite pixel is a ``ValueError`` naming the image
+    (in training and at test time): one NaN pixel makes every logit of the image NaN through the
+    convolutions, and the prediction silently becomes class 0 everywhere.
 
     Args:
         input_channel_order (str): channel order of the images the pipeline delivers: 'bgr'
@@ -50,6 +78,7 @@ class SpixSegDataPreProcessor(SegDataPreProcessor):
             dict: ``inputs`` (B, 3, H, W) normalised batch and ``data_samples`` (with
             ``slic_image`` in training).
         """
+        check_finite_images(data)
         if not (training and self.store_slic_image):
             return super().forward(data, training)
         data = self.cast_data(data)

@@ -194,7 +194,8 @@ class HCFCNHead(BaseDecodeHead):
                 raise ValueError('HCFCNHead.loss_by_feat needs the neck output for L_SLIC')
             assignments, sizes = self._assignments(inputs)
             images, valid = self._stack_slic_images(batch_data_samples)
-            losses[self.loss_slic.loss_name] = self.loss_slic(images, assignments, sizes[0], valid)
+            losses[self.loss_slic.loss_name] = self.loss_slic(
+                images, assignments, sizes[0], valid, stride=inputs.levels[0])
         return losses
 
     @staticmethod

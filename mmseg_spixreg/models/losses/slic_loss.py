@@ -1,6 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SLIC regulariser (de Jong et al., eq. 4) and the exact sRGB -> CIELAB (D65) conversion."""
-import math
 from typing import List, Optional, Sequence
 
 import torch
@@ -233,14 +232,18 @@ class SLICLoss(nn.Module):
             raise ValueError(f"SLICLoss: protocol must be 'paper' or 'original', got "
                              f'{protocol!r}')
         self.protocol = protocol
-        if not (isinstance(loss_weight,
-                           (int, float)) and math.isfinite(loss_weight) and loss_weight >= 0):
-            raise ValueError(f'SLICLoss: loss_weight (lambda) must be >= 0, got {loss_weight!r}')
-        if not (isinstance(m, (int, float)) and math.isfinite(m) and m >= 0):
-            raise ValueError(f'SLICLoss: m must be >= 0, got {m!r}')
+        # lambda, m >= 0 and eps > 0, each a finite float32 number (the loss runs in float32:
+        # 1e39 is inf there, a NaN or negative eps makes the square roots NaN)
+        float32_max = torch.finfo(torch.float32).max
+        for name, value, low_ok in (('loss_weight (lambda)', loss_weight, True), ('m', m, True),
+                                    ('eps', eps, False)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0 <= value <= float32_max) or (value == 0 and not low_ok):
+                raise ValueError(f'SLICLoss: {name} must be {">=" if low_ok else ">"} 0, got '
+                                 f'{value!r} (a finite float32 number)')
         self.loss_weight = float(loss_weight)
         self.m = float(m)
-        self.eps = eps
+        self.eps = float(eps)
         self._loss_name = loss_name
 
     @property
@@ -251,7 +254,8 @@ class SLICLoss(nn.Module):
                 image: Tensor,
                 assignments: List[Tensor],
                 fine_size: Sequence[int],
-                valid: Optional[Tensor] = None) -> Tensor:
+                valid: Optional[Tensor] = None,
+                stride: Optional[int] = None) -> Tensor:
         """Args:
             image (Tensor): (B, 3, H, W) un-normalised RGB in [0, 255].
             assignments (list[Tensor]): [A(4), A(8), ...] finest first, (B, 9, He, We) each.
@@ -259,6 +263,9 @@ class SLICLoss(nn.Module):
                 H / h rounded, with ceil(H / s) = h).
             valid (Tensor, optional): (B, H, W) bool/float mask of real (non-padding) pixels;
                 None: all pixels count.
+            stride (int, optional): s, the fine stride of the finest level (the neck's
+                ``levels[0]``; ``HCFCNHead`` passes it). None: ``H / h`` rounded, which is
+                ambiguous for small images (a 5-pixel crop on a 2-cell grid is stride 3 or 4).
 
         Returns:
             Tensor: scalar ``loss_weight * L_SLIC``.
@@ -268,7 +275,8 @@ class SLICLoss(nn.Module):
                              f'{tuple(image.shape)}')
         h, w = int(fine_size[0]), int(fine_size[1])
         B, _, H, W = image.shape
-        stride = int(round(H / h)) if h > 0 else 0
+        if stride is None:
+            stride = int(round(H / h)) if h > 0 else 0
         if stride < 1 or (H + stride - 1) // stride != h or (W + stride - 1) // stride != w:
             raise ValueError(f'SLICLoss: image {H}x{W} does not map to the finest assignment '
                              f'grid {h}x{w} by an integer stride')

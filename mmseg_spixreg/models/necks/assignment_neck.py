@@ -78,6 +78,10 @@ class AssignmentNeck(BaseModule):
         if len(in_channels) != len(in_strides):
             raise ValueError(f'AssignmentNeck: in_channels {in_channels} and in_strides '
                              f'{in_strides} must have the same length')
+        if not isinstance(levels, (list, tuple)) or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in levels):
+            raise ValueError(f'AssignmentNeck: levels must be a list or tuple of int strides, '
+                             f'finest first, e.g. (4, 8), got {levels!r}')
         levels = [int(s) for s in levels]
         if not levels:
             raise ValueError('AssignmentNeck: at least one assignment level is required')

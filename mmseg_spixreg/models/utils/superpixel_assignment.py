@@ -77,10 +77,12 @@ class SuperpixelAssignment(nn.Module):
                     or value <= 0:
                 raise ValueError(f'SuperpixelAssignment: {name} must be a '
                                  f'positive int, got {value!r}')
+        float32_max = torch.finfo(torch.float32).max
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) \
-                or not math.isfinite(tau) or tau <= 0:
+                or not math.isfinite(tau) or not 1 / float32_max <= tau <= float32_max:
             raise ValueError(f'SuperpixelAssignment: tau must be a positive '
-                             f'finite number, got {tau!r}')
+                             f'finite number, got {tau!r} (tau and 1 / tau finite in float32: '
+                             f'{1 / float32_max:.3g} <= tau <= {float32_max:.3g})')
         if isinstance(norm_eps, bool) or not isinstance(norm_eps, (int, float)) or not norm_eps > 0:
             raise ValueError(f'SuperpixelAssignment: norm_eps must be a '
                              f'positive number, got {norm_eps!r}')
