@@ -1,6 +1,10 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """mmseg's ``LoadAnnotations`` with errors that name the label file."""
+import os.path as osp
+
+import mmcv
 import numpy as np
+from mmengine import fileio
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
@@ -42,6 +46,31 @@ class LoadSegAnnotations(LoadAnnotations):
             return results
         return super().transform(results)
 
+    def _check_no_ids_above_255(self, path: str) -> None:
+        """A 16-bit PNG label map may hold ids above 255, which mmseg's ``astype(np.uint8)``
+        wraps silently (256 -> 0, 257 -> 1): raise naming them. Only 16-bit PNGs (bit depth in
+        the header) are decoded here; 8-bit maps cannot hold such ids."""
+        if osp.isfile(path):
+            with open(path, 'rb') as f:
+                head = f.read(25)
+        else:
+            head = fileio.get(path, backend_args=self.backend_args)[:25]
+        if len(head) < 25 or head[:8] != b'\x89PNG\r\n\x1a\n' or head[24] != 16:
+            return
+        seg = mmcv.imfrombytes(
+            fileio.get(path, backend_args=self.backend_args),
+            flag='unchanged',
+            backend=self.imdecode_backend)
+        above = np.unique(seg[seg > 255])
+        if above.size:
+            shown = ', '.join(str(int(v))
+                              for v in above[:10]) + (', ...' if above.size > 10 else '')
+            raise ValueError(
+                f'{path}: 16-bit label map with ids above 255 ({shown}); mmseg stores label '
+                'maps as uint8, which would turn them into other ids silently (256 -> 0). '
+                'Convert the labels to train ids 0..254 with 255 as ignore (see '
+                'tools/dataset_converters/)')
+
     def _load_seg_map(self, results: dict) -> None:
         """Args:
             results (dict): the pipeline's result dict.
@@ -51,6 +80,7 @@ class LoadSegAnnotations(LoadAnnotations):
                 a single-channel HxW map.
         """
         path = results.get('seg_map_path', '<unknown label file>')
+        self._check_no_ids_above_255(path)
         try:
             super()._load_seg_map(results)
         except FileNotFoundError:

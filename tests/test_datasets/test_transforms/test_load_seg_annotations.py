@@ -75,3 +75,30 @@ def test_colour_label_map_names_it(synthetic_copy):
             match=re.escape(f'{path}: a label map must have one channel '
                             'of class ids (HxW), got shape (64, 64, 3)')):
         ds[0]
+
+
+def test_16_bit_label_ids_above_255_are_named(synthetic_copy):
+    """mmseg casts label maps to uint8: ids 256 and 257 became 0 and 1 silently."""
+    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
+    seg = cv2.imread(path, cv2.IMREAD_UNCHANGED).astype(np.uint16)
+    from mmseg.registry import TRANSFORMS
+    load = TRANSFORMS.build(dict(type='LoadSegAnnotations'))
+    cv2.imwrite(path, seg)  # a 16-bit PNG with ids <= 255 loads as before
+    out = load(dict(seg_map_path=path, reduce_zero_label=False, seg_fields=[]))
+    np.testing.assert_array_equal(out['gt_seg_map'], seg)
+    ds = build_synthetic_dataset(synthetic_copy)
+    seg[0, :3] = [256, 257, 300]
+    cv2.imwrite(path, seg)
+    with pytest.raises(
+            ValueError,
+            match=re.escape(f'{path}: 16-bit label map with ids above 255 (256, 257, '
+                            '300)')):
+        ds[0]
+
+
+def test_empty_label_file_names_it(synthetic_copy):
+    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
+    open(path, 'wb').close()
+    ds = build_synthetic_dataset(synthetic_copy)
+    with pytest.raises(ValueError, match=re.escape(f'{path}: cannot decode the label map')):
+        ds[0]
