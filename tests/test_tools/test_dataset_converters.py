@@ -259,3 +259,24 @@ def test_cityscapes_converter_missing_label_and_no_overwrite(tmp_path, capsys):
     assert cityscapes_coarse.main(args + ['--overwrite']) == 1
     err = capsys.readouterr().err
     assert f'neither {missing} nor' in err, err
+
+
+def test_coarse_cli_refuses_outputs_that_would_be_silently_wrong(tmp_path, capsys):
+    """--out-ignore 256 (written as 0: every unlabelled pixel class 0) and an output directory
+    that is the input (fine labels overwritten, or kept as "coarse" without --overwrite) or
+    inside it."""
+    src = str(tmp_path / 'fine')
+    os.makedirs(src)
+    fine = np.zeros((16, 16), np.uint8)
+    fine[4:12, 4:12] = 2
+    cv2.imwrite(osp.join(src, 'a.png'), fine)
+    dst = str(tmp_path / 'coarse')
+    for args, match in [([src, dst, '--out-ignore', '256'], 'must be an int in 0..255'),
+                        ([src, dst, '--out-ignore', '-1'], 'must be an int in 0..255'),
+                        ([src, src], 'is the input directory'),
+                        ([src, src, '--overwrite'], 'is the input directory'),
+                        ([src, osp.join(src, 'coarse')], 'or inside it')]:
+        assert make_coarse_labels.main(args + ['--nproc', '1']) == 1
+        assert match in capsys.readouterr().err
+    np.testing.assert_array_equal(cv2.imread(osp.join(src, 'a.png'), cv2.IMREAD_UNCHANGED), fine)
+    assert not osp.exists(dst)

@@ -124,6 +124,31 @@ def find_labels(in_dir: str, suffix: str) -> List[str]:
     return sorted(found)
 
 
+def check_output_args(in_dir: str, out_dir: str, out_ignore: int) -> None:
+    """Refuse an output that would silently be wrong.
+
+    Args:
+        in_dir (str): Fine label directory.
+        out_dir (str): Output directory: neither ``in_dir`` nor inside it (the fine labels
+            would be overwritten, or without ``--overwrite`` all be "existing kept" and used as
+            coarse ones; outputs inside ``in_dir`` become inputs of the next run).
+        out_ignore (int): Must fit the uint8 label PNG (0..255; 256 was written as 0, making
+            every unlabelled pixel class 0).
+
+    Raises:
+        ValueError: Naming the value.
+    """
+    if isinstance(out_ignore, bool) or not isinstance(out_ignore, int) \
+            or not 0 <= out_ignore <= 255:
+        raise ValueError(f'--out-ignore must be an int in 0..255 (label maps are written as '
+                         f'uint8 PNGs), got {out_ignore!r}')
+    src, dst = osp.realpath(in_dir), osp.realpath(out_dir)
+    if osp.commonpath([src, dst]) == src:
+        raise ValueError(f'the output directory {out_dir} is the input directory {in_dir} or '
+                         'inside it: the coarse labels would replace the fine ones (or the fine '
+                         'ones be kept as "coarse"); choose another output directory')
+
+
 def convert(in_dir: str,
             out_dir: str,
             erode: int = 12,
@@ -158,6 +183,7 @@ def convert(in_dir: str,
         ``coarse_fraction`` (labelled pixels / all pixels) and ``coarse_error`` (coarse-labelled
         pixels whose label differs from the fine one / coarse-labelled pixels).
     """
+    check_output_args(in_dir, out_dir, out_ignore)
     files = find_labels(in_dir, suffix)
     if not files:
         raise FileNotFoundError(f'no label files ending with {suffix!r} under {in_dir}')
