@@ -1,5 +1,6 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 import logging
+import math
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
@@ -179,6 +180,7 @@ class SuperpixelBoundaryMetric(BaseMetric):
             if pred.shape != gt.shape:
                 raise ValueError(f'pred_sem_seg {pred.shape} and gt_sem_seg {gt.shape} differ '
                                  f'for {name}')
+            self._check_labels(gt, name)
             labelled = gt != self.ignore_index
             result = dict(
                 correct=int(np.count_nonzero((pred == gt) & labelled)),
@@ -213,6 +215,18 @@ class SuperpixelBoundaryMetric(BaseMetric):
                     result['spix_br_tp'], result['spix_br_n'] = boundary_recall_counts(
                         spix, gt, r=self.br_tolerance, ignore_index=self.ignore_index)
             self.results.append(result)
+
+    def _check_labels(self, gt: np.ndarray, name: Optional[str]) -> None:
+        """Ground-truth labels must be integer class ids >= 0 or the ignore index (a float or
+        negative map is a wrong file or a wrong transform, not something to score)."""
+        if not (np.issubdtype(gt.dtype, np.integer) or gt.dtype == np.bool_):
+            raise ValueError(f'SuperpixelBoundaryMetric: gt_sem_seg of {name} must hold integer '
+                             f'class ids, got dtype {gt.dtype}')
+        negative = np.unique(gt[(gt < 0) & (gt != self.ignore_index)])
+        if negative.size:
+            raise ValueError(f'SuperpixelBoundaryMetric: gt_sem_seg of {name} has negative '
+                             f'labels {negative[:10].tolist()} (class ids are >= 0, ignore is '
+                             f'{self.ignore_index})')
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Pool the per-image counts into dataset-level metrics.
@@ -264,6 +278,17 @@ class SuperpixelBoundaryMetric(BaseMetric):
                 metrics['SpixBR'] = ratio(
                     total('spix_br_tp', with_spix), total('spix_br_n', with_spix))
 
+        # a zero denominator (no labelled pixel / no ground-truth boundary in the whole set):
+        # the metric is undefined; leave it out and say why instead of returning NaN
+        undefined = [key for key, value in metrics.items() if not math.isfinite(value)]
+        if undefined:
+            print_log(
+                f'SuperpixelBoundaryMetric: {", ".join(undefined)} left out: undefined on these '
+                f'{len(results)} images (their ground truth has no labelled pixel or no labelled '
+                'boundary pixel: all ignore, or one class)',
+                logger,
+                level=logging.WARNING)
+            metrics = OrderedDict((k, v) for k, v in metrics.items() if k not in undefined)
         table = PrettyTable()
         table.field_names = list(metrics.keys())
         table.add_row([f'{value:.2f}' for value in metrics.values()])

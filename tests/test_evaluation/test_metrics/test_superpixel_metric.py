@@ -92,3 +92,37 @@ def test_metric_skips_samples_without_ground_truth():
     del sample.gt_sem_seg
     evaluator.process([sample])
     assert evaluator.evaluate(1) == {}
+
+
+def test_undefined_metrics_are_left_out_not_nan():
+    """All-ignore or boundary-free ground truth gave NaN: the undefined metrics are left out
+    (with a warning naming them); the defined ones stay."""
+    import math
+    evaluator = _evaluator([dict(type='SuperpixelBoundaryMetric', br_tolerance=0)])
+    one_class = np.ones((10, 10), np.int64)
+    evaluator.process([_sample(one_class, one_class)])
+    res = evaluator.evaluate(1)
+    assert res['PixAcc'] == 100.0 and 'BR' not in res and 'BR_paper' not in res
+    assert all(math.isfinite(v) for v in res.values())
+    evaluator = _evaluator([dict(type='SuperpixelBoundaryMetric', br_tolerance=0)])
+    ignore = np.full((10, 10), 255, np.int64)
+    evaluator.process([_sample(one_class, ignore)])
+    res = evaluator.evaluate(1)
+    assert not {'PixAcc', 'BR', 'BR_paper'} & set(res)
+    assert all(math.isfinite(v) for v in res.values())
+
+
+def test_float_or_negative_labels_are_errors_naming_the_image():
+    import torch
+    from mmengine.structures import PixelData
+    evaluator = _evaluator([dict(type='SuperpixelBoundaryMetric')])
+    gt = edge_map(10, 10, 5)
+    sample = _sample(gt, gt)
+    sample.gt_sem_seg = PixelData(data=torch.from_numpy(gt[None].astype(np.float32)))
+    with pytest.raises(ValueError, match='synthetic.png must hold integer class ids, got dtype '
+                       'float32'):
+        evaluator.process([sample])
+    negative = gt.astype(np.int64)
+    negative[0, 0] = -3
+    with pytest.raises(ValueError, match=r'synthetic.png has negative labels \[-3\]'):
+        evaluator.process([_sample(gt, negative)])
