@@ -9,7 +9,16 @@ import cv2
 import pytest
 import torch
 
-from tests.utils import CAMVID_ROOT, REPO_ROOT, TEST_IMAGE_SIZE, generated_image
+from tests.utils import (CAMVID_ROOT, REPO_ROOT, SHARED_CAMVID_ROOT, TEST_IMAGE_SIZE,
+                         generated_image, link_camvid)
+
+
+def pytest_configure(config):
+    """CamVid where the configs read it (data/camvid): linked from the team's copy
+    (../shared/data/camvid) when there is one, before any test module is collected (some skip at
+    import time where CamVid is absent), as ``make data`` does."""
+    if osp.isdir(SHARED_CAMVID_ROOT) and not osp.lexists(CAMVID_ROOT):
+        link_camvid(SHARED_CAMVID_ROOT, CAMVID_ROOT)
 
 
 @pytest.fixture(scope='session')
@@ -19,7 +28,8 @@ def repo_root():
 
 @pytest.fixture(scope='session')
 def camvid_root():
-    """Path of the real CamVid data (../shared/data/camvid); skips where it is absent."""
+    """Path of the real CamVid data (data/camvid, where the configs read it); skips where it is
+    absent."""
     if not osp.isdir(osp.join(CAMVID_ROOT, 'val')):
         pytest.skip(f'real CamVid data not found at {CAMVID_ROOT} (it ships beside the repo in '
                     'CI and on the team machines; tests that need it cannot run without it)')

@@ -26,12 +26,15 @@ from mmseg.apis import init_model
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
 
+from link_camvid import link_camvid  # noqa: F401  (tools/dataset_converters; fixture camvid_root)
 from mmseg_spixreg.ops import valid_seed_mask
 
 # The repository root: every path of the repository in the tests is relative to it.
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# The real CamVid data beside the repository (../shared/data/camvid; fixture ``camvid_root``).
-CAMVID_ROOT = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data', 'camvid'))
+# The real CamVid data where the configs read it (data/camvid; fixture ``camvid_root``), linked
+# from the team's copy beside the repository (SHARED_CAMVID_ROOT) where there is one.
+CAMVID_ROOT = osp.join(REPO_ROOT, 'data', 'camvid')
+SHARED_CAMVID_ROOT = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data', 'camvid'))
 # configs/_base_/datasets, where the data set configs are.
 DATASET_CFG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
 

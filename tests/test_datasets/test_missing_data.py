@@ -37,10 +37,10 @@ def _expected_steps(name, split):
         if coarse_train:
             return [
                 'python tools/dataset_converters/make_coarse_labels.py '
-                '../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot '
+                'data/camvid/trainannot data/camvid_coarse/n12/trainannot '
                 '--erode 12 --ignore-index 11 255'
             ]
-        return ['../shared/data/camvid']
+        return ['python tools/dataset_converters/link_camvid.py']
     if name.startswith('suim'):
         steps = ['python tools/dataset_converters/suim.py SUIM_ROOT data/suim']
         if coarse_train:
@@ -90,7 +90,7 @@ def test_missing_label_folder_split_file_and_empty_folder(tmp_path):
     assert f"label folder '{tmp_path}/n12/trainannot' (data_prefix.seg_map_path) does not " \
         'exist' in msg
     assert 'image folder' not in msg  # it exists
-    assert 'make_coarse_labels.py ../shared/data/camvid/trainannot' in msg
+    assert 'make_coarse_labels.py data/camvid/trainannot' in msg
     # the same folder with its labels loads
     (tmp_path / 'n12/trainannot').mkdir(parents=True)
     assert len(build_dataset(ds)) == 1

@@ -1,0 +1,177 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
+"""What every config's loaders really run, checked on the *merged* config.
+
+A leaf config that writes ``dict(val_dataloader, dataset=dict(indices=...))`` replaces the whole
+``dataset`` dict (pipeline included) before mmengine merges it over the base: its loaders then
+run the base's pipeline while ``cfg.test_pipeline`` (what ``inference_model`` runs) says
+otherwise. These tests make that visible for every config in ``configs/``:
+
+* the train loader runs the config's ``train_pipeline``, the val and test loaders its
+  ``test_pipeline``;
+* the test input size (the test pipeline's ``Resize``, or none) is the one configs/README.md
+  states for the config's table ("Test input: ..."), and a ``Resize`` size is also named in the
+  config's own comments (its file or a ``_base_`` file it inherits) and, for the configs whose
+  results README.md reports, in README's Results;
+* for the CamVid CPU configs, ``inference_model`` and ``tools/test.py`` give the same prediction
+  on one real frame (both from one checkpoint).
+"""
+import ast
+import glob
+import os.path as osp
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from tests.utils import REPO_ROOT, run_tool, save_random_checkpoint
+
+CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
+# every config of the repository except the _base_ fragments (top level and sub-folders)
+NAMES = sorted(
+    osp.relpath(p, CONFIG_DIR)
+    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+    if not osp.relpath(p, CONFIG_DIR).startswith('_base_'))
+# the configs trained and tested on this machine's CPU (README "Results")
+CPU_CONFIGS = sorted(n for n in NAMES if n.startswith('camvid_cpu/') and 'schedule' not in n)
+
+
+def load(name):
+    init_default_scope('mmseg')
+    return Config.fromfile(osp.join(CONFIG_DIR, name))
+
+
+def datasets_of(dataset):
+    """The leaf data sets of a loader's ``dataset`` (a ConcatDataset / RepeatDataset's parts)."""
+    if 'datasets' in dataset:
+        return [leaf for d in dataset['datasets'] for leaf in datasets_of(d)]
+    if 'dataset' in dataset:
+        return datasets_of(dataset['dataset'])
+    return [dataset]
+
+
+def resize_scale(pipeline):
+    """(W, H) of the pipeline's ``Resize`` (mmcv's ``scale`` order), or None without one."""
+    scales = [tuple(t['scale']) for t in pipeline if t['type'] == 'Resize']
+    assert len(scales) <= 1, f'more than one Resize in {pipeline}'
+    return scales[0] if scales else None
+
+
+def config_chain(path):
+    """The config file and every ``_base_`` file it inherits (local files only)."""
+    files = [path]
+    tree = ast.parse(open(path).read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            value = ast.literal_eval(node.value)
+            for base in [value] if isinstance(value, str) else value:
+                if '::' not in base:
+                    files += config_chain(osp.normpath(osp.join(osp.dirname(path), base)))
+    return files
+
+
+def comments_of(path):
+    """Every comment line of a config and of its ``_base_`` chain, joined."""
+    return '\n'.join(
+        line for f in config_chain(path) for line in open(f) if line.lstrip().startswith('#'))
+
+
+def documented_test_input(name):
+    """The "Test input: ..." line of the configs/README.md section whose table links ``name``."""
+    text = open(osp.join(CONFIG_DIR, 'README.md')).read()
+    for section in re.split(r'\n(?=### )', text):
+        if f']({name})' in section:
+            lines = [ln for ln in section.splitlines() if ln.startswith('Test input:')]
+            assert len(lines) == 1, (f'configs/README.md: the section that lists {name} needs '
+                                     f'exactly one "Test input:" line, found {len(lines)}')
+            return lines[0]
+    pytest.fail(f'configs/README.md has no table row linking [config]({name})')
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_loaders_run_the_configs_pipelines(name):
+    cfg = load(name)
+    if 'test_pipeline' not in cfg:
+        pytest.skip(f'{name} defines no pipelines')
+    for loader, pipeline in (('train_dataloader', 'train_pipeline'),
+                             ('val_dataloader', 'test_pipeline'), ('test_dataloader',
+                                                                   'test_pipeline')):
+        for ds in datasets_of(cfg[loader].dataset):
+            assert ds.pipeline == cfg[pipeline], (
+                f'{name}: {loader} does not run the config\'s {pipeline} (merged config):\n'
+                f'  loader:   {ds.pipeline}\n  {pipeline}: {cfg[pipeline]}')
+
+
+@pytest.mark.parametrize('name', [n for n in NAMES if 'schedule' not in n])
+def test_test_input_size_is_the_documented_one(name):
+    cfg = load(name)
+    scale = resize_scale(cfg.test_pipeline)
+    doc = documented_test_input(name)
+    sizes = re.findall(r'(\d+)x(\d+)', doc)
+    if scale is None:
+        assert 'no resize' in doc, (f'{name} tests at the stored size (no Resize in its '
+                                    f'test_pipeline), configs/README.md says: {doc!r}')
+        return
+    w, h = scale
+    assert sizes and tuple(map(int, sizes[0])) == (w, h), (
+        f'{name} tests at {w}x{h} (Resize in its test_pipeline), configs/README.md says: {doc!r}')
+    assert f'{w}x{h}' in comments_of(osp.join(CONFIG_DIR, name)), (
+        f'{name}: the test input {w}x{h} is not named in the comments of the config or its bases')
+    readme = open(osp.join(REPO_ROOT, 'README.md')).read()
+    results = readme.split('\n## Results\n', 1)[1].split('\n## ', 1)[0]
+    if osp.splitext(osp.basename(name))[0] in results:
+        assert f'{w}x{h}' in results, (
+            f"README.md's Results name {name} but not its test input {w}x{h}")
+
+
+def test_the_cpu_configs_test_at_a_third_of_the_resolution():
+    """What README says of the CPU scale, on the merged configs: 160x120 in, 480x360 labels."""
+    assert len(CPU_CONFIGS) == 3
+    for name in CPU_CONFIGS:
+        cfg = load(name)
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            steps = [t['type'] for t in cfg[loader].dataset.pipeline]
+            assert resize_scale(cfg[loader].dataset.pipeline) == (160, 120), (name, loader)
+            if loader != 'train_dataloader':
+                # labels loaded after the resize: metrics on the full-resolution fine labels
+                assert steps.index('LoadSegAnnotations') > steps.index('Resize'), (name, loader)
+        assert cfg.val_dataloader.dataset.indices == list(range(50))
+        assert cfg.test_dataloader.dataset.indices == list(range(50, 101))
+
+
+@pytest.mark.parametrize('name', CPU_CONFIGS)
+def test_inference_model_and_tools_test_agree(name, camvid_root, tmp_path):
+    """One checkpoint, one held-out frame: ``tools/test.py --out`` writes the prediction the
+    test loader gives, ``inference_model`` computes it from ``cfg.test_pipeline``."""
+    from mmseg.apis import inference_model, init_model
+
+    from mmseg_spixreg.datasets import CamVidDataset
+    config = osp.join(CONFIG_DIR, name)
+    ckpt = str(tmp_path / 'random.pth')
+    save_random_checkpoint(config, ckpt, dict(CamVidDataset.METAINFO))
+    frame = 50  # the first test frame
+    img = sorted(glob.glob(osp.join(camvid_root, 'val', '*.png')))[frame]
+    out = tmp_path / 'out'
+    run_tool([
+        'tools/test.py', config, ckpt, '--work-dir',
+        str(tmp_path / 'work'), '--out',
+        str(out), '--cfg-options', f'test_dataloader.dataset.indices=[{frame}]'
+    ],
+             env={'OMP_NUM_THREADS': '1'})
+    by_test = cv2.imread(str(out / osp.basename(img)), cv2.IMREAD_UNCHANGED)
+    assert by_test is not None, f'tools/test.py --out wrote no {osp.basename(img)} in {out}'
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = init_model(config, ckpt, device='cpu')
+        by_api = inference_model(model, img).pred_sem_seg.data[0].numpy()
+    finally:
+        torch.set_num_threads(threads)
+    assert by_test.shape == by_api.shape == (360, 480)
+    agree = float(np.mean(by_test == by_api))
+    assert agree == 1.0, f'{name}: tools/test.py and inference_model agree on {agree:.1%} of pixels'
