@@ -20,7 +20,8 @@ per pixel):
   plain convolution (B * C_out * H_out * W_out * C_in / groups * k_h * k_w), plus the sampling:
   4 multiply-adds of the bilinear interpolation and 1 of the modulation mask per sampled value
   (B * C_in * k_h * k_w * H_out * W_out values);
-* superpixel upsampling (eq. 2): 9 per output value, B * C * H * W * 9;
+* superpixel upsampling (eq. 2): 9 per output value, B * C * H * W * 9, for each level of a
+  hierarchy upsampled in one node (the CPU autograd function and the Triton path's torch op);
 * superpixel downsampling (the weighted seed means): 9 per input value for the numerators, 9 per
   pixel for the seed masses, 1 division per output value: 9 B C H W + 9 B H W + B C h w;
 * reconstruction q(x, A): the downsampling through every level, then the upsampling back;
@@ -71,6 +72,16 @@ def upsample_flops(inputs: List[Any], outputs: List[Any]) -> int:
     return _numel(get_shape(outputs[0])) * NUM_SEEDS
 
 
+def upsample_hierarchy_flops(inputs: List[Any], outputs: List[Any]) -> int:
+    """(B, C, h, w) coarse through assignments A_1..A_L (finest first) -> (B, C, H_1, W_1): the
+    upsampling of every level, 9 per value of each level's output (B * C * H_l * W_l * 9)."""
+    batch, channels = get_shape(inputs[0])[:2]
+    assignments = list(inputs[1:])
+    if len(assignments) == 1 and assignments[0].node().kind() == 'prim::ListConstruct':
+        assignments = list(assignments[0].node().inputs())  # the torch.library op takes a list
+    return sum(batch * channels * _numel(get_shape(a)[-2:]) * NUM_SEEDS for a in assignments)
+
+
 def _downsample(fine: List[int], coarse: List[int]) -> int:
     batch, channels, height, width = fine
     return (NUM_SEEDS * batch * channels * height * width + NUM_SEEDS * batch * height * width +
@@ -109,6 +120,9 @@ def seed_softmax_flops(inputs: List[Any], outputs: List[Any]) -> int:
 CUSTOM_OPS = {
     'prim::PythonOp.ModulatedDeformConv2dFunction': (dcnv2_flops, 'DCNv2 (mmcv)'),
     'prim::PythonOp.SuperpixelUpsampleFn': (upsample_flops, 'superpixel upsample'),
+    'prim::PythonOp.SuperpixelUpsampleHierarchyFn':
+    (upsample_hierarchy_flops, 'superpixel upsample'),
+    'mmseg_spixreg::upsample_hierarchy': (upsample_hierarchy_flops, 'superpixel upsample'),
     'prim::PythonOp.SuperpixelDownsampleFn': (downsample_flops, 'superpixel downsample'),
     'prim::PythonOp.SuperpixelReconstructFn': (reconstruct_flops, 'superpixel reconstruct'),
     'prim::PythonOp.NeighbourCorrelationFn': (correlation_flops, 'neighbour correlation'),
@@ -174,7 +188,10 @@ def count_flops(model: torch.nn.Module, input_shape: tuple) -> dict:
         not_counted = Counter(analyzer.unsupported_ops())
     # the analyzer names an operator without its namespace (prim::PythonOp.X -> PythonOp.X)
     names = {op.split('::', 1)[1]: name for op, (_, name) in CUSTOM_OPS.items()}
-    by_operator = {names.get(k, k): v for k, v in by_operator.items()}
+    rows = Counter()
+    for op, flops in by_operator.items():
+        rows[names.get(op, op)] += flops
+    by_operator = dict(rows)
     return dict(
         flops=total,
         params=parameter_count(model)[''],
