@@ -119,8 +119,9 @@ def test_float_or_negative_labels_are_errors_naming_the_image():
     gt = edge_map(10, 10, 5)
     sample = _sample(gt, gt)
     sample.gt_sem_seg = PixelData(data=torch.from_numpy(gt[None].astype(np.float32)))
-    with pytest.raises(ValueError, match='synthetic.png must hold integer class ids, got dtype '
-                       'float32'):
+    with pytest.raises(
+            ValueError, match='synthetic.png must hold integer class ids, got dtype '
+            'float32'):
         evaluator.process([sample])
     negative = gt.astype(np.int64)
     negative[0, 0] = -3
