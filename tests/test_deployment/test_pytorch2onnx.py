@@ -126,10 +126,15 @@ def test_api_errors_name_the_problem():
     with pytest.raises(ValueError, match='layer .*DeformConv2dPack.* is an mmcv C\\+\\+ op'):
         check_exportable(model)
 
+    class Segmentor(torch.nn.Module):
+
+        def test_step(self, data):
+            return data
+
     class TTA(BaseTTAModel):
 
         def merge_preds(self, data_samples_list):
             return data_samples_list[0]
 
     with pytest.raises(ValueError, match='test-time augmentation'):
-        check_exportable(TTA(module=torch.nn.Identity()))
+        check_exportable(TTA(module=Segmentor()))
