@@ -546,13 +546,17 @@ def load_from_url_safe(url, map_location=None, name=None):
     return _weights_only_load(path, map_location, source, path)
 
 
-def _load_from_torchvision_safe(filename, map_location=None):
+def load_from_torchvision_safe(filename, map_location=None):
+    """``torchvision://NAME`` / ``modelzoo://NAME``: mmengine's torchvision URL, then
+    :func:`load_from_url_safe`."""
     from mmengine.runner.checkpoint import get_torchvision_models
     name = filename.split('://', 1)[1]
     return load_from_url_safe(get_torchvision_models()[name], map_location, filename)
 
 
-def _load_from_openmmlab_safe(filename, map_location=None):
+def load_from_openmmlab_safe(filename, map_location=None):
+    """``open-mmlab://NAME``: mmengine's URL (or file under MMENGINE_HOME), then the same
+    load."""
     from mmengine.runner.checkpoint import (_get_mmengine_home, get_deprecated_model_names,
                                             get_external_models)
     name = filename.split('://', 1)[1]
@@ -563,13 +567,16 @@ def _load_from_openmmlab_safe(filename, map_location=None):
     return load_from_local_safe(osp.join(_get_mmengine_home(), url), map_location)
 
 
-def _load_from_mmcls_safe(filename, map_location=None):
+def load_from_mmcls_safe(filename, map_location=None):
+    """``mmcls://NAME``: mmengine's URL, the same load, then mmengine's mmcls key
+    processing."""
     from mmengine.runner.checkpoint import _process_mmcls_checkpoint, get_mmcls_models
     url = get_mmcls_models()[filename[len('mmcls://'):]]
     return _process_mmcls_checkpoint(load_from_url_safe(url, map_location, filename))
 
 
-def _load_from_ceph_safe(filename, map_location=None, backend='petrel'):
+def load_from_ceph_safe(filename, map_location=None, backend='petrel'):
+    """``s3://`` / ``petrel://``: the bytes from mmengine's file backend, the same load."""
     data = get_file_backend(filename, backend_args={'backend': backend}).get(filename)
     return _weights_only_load(io.BytesIO(data), map_location, filename, None)
 
@@ -593,10 +600,10 @@ def _weights_only_loader(loader):
 _SAFE_SCHEMES = OrderedDict([
     ('', load_from_local_safe),
     (('http://', 'https://'), load_from_url_safe),
-    (('modelzoo://', 'torchvision://'), _load_from_torchvision_safe),
-    (('open-mmlab://', 'openmmlab://'), _load_from_openmmlab_safe),
-    ('mmcls://', _load_from_mmcls_safe),
-    ((r'(\S+\:)?s3://', r'(\S+\:)?petrel://'), _load_from_ceph_safe),
+    (('modelzoo://', 'torchvision://'), load_from_torchvision_safe),
+    (('open-mmlab://', 'openmmlab://'), load_from_openmmlab_safe),
+    ('mmcls://', load_from_mmcls_safe),
+    ((r'(\S+\:)?s3://', r'(\S+\:)?petrel://'), load_from_ceph_safe),
 ])
 
 
