@@ -231,66 +231,69 @@ def test_slic_loss_with_empty_superpixels_and_no_valid_pixel():
 # 4. bad config values: ValueError at build time, naming the parameter and the value
 
 
-@pytest.mark.parametrize('changes, match', [
-    ({
-        'model.neck.embed_dims': 0
-    }, r'embed_dims \(K\) must be a positive int, got 0'),
-    ({
-        'model.neck.embed_dims': -48
-    }, r'embed_dims \(K\) must be a positive int, got -48'),
-    ({
-        'model.neck.tau': 0.0
-    }, 'tau must be a positive finite number, got 0.0'),
-    ({
-        'model.neck.tau': -0.07
-    }, 'tau must be a positive finite number, got -0.07'),
-    ({
-        'model.neck.tau': float('nan')
-    }, 'tau must be a positive finite number, got nan'),
-    ({
-        'model.decode_head.loss_slic.loss_weight': -0.075
-    }, r'loss_weight \(lambda\) must be >= 0, got -0.075'),
-    ({
-        'model.decode_head.loss_slic.m': -1.0
-    }, 'm must be >= 0, got -1.0'),
-    ({
-        'model.neck.levels': (8, 16)
-    }, 'unknown assignment level 16'),
-    ({
-        'model.neck.levels': (2, 4)
-    }, 'unknown assignment level 2'),
-    ({
-        'model.neck.levels': (4, 16)
-    }, 'consecutive strides'),
-    # values that passed the checks above but gave NaN / inf or silently other values
-    ({
-        'model.neck.tau': 1e-300
-    }, r'tau must be a positive finite number, got 1e-300 \(tau and 1 / tau finite in float32'),
-    ({
-        'model.neck.tau': 1e39
-    }, 'tau must be a positive finite number, got 1e[+]?39'),
-    ({
-        'model.decode_head.loss_slic.m': 1e39
-    }, r'm must be >= 0, got 1e[+]?39 \(a finite float32 number\)'),
-    ({
-        'model.decode_head.loss_slic.loss_weight': 1e39
-    }, r'loss_weight \(lambda\) must be >= 0, got 1e[+]?39'),
-    ({
-        'model.decode_head.loss_slic.loss_weight': float('nan')
-    }, r'loss_weight \(lambda\) must be >= 0, got nan'),
-    ({
-        'model.decode_head.loss_slic.eps': -1.0
-    }, 'eps must be > 0, got -1.0'),
-    ({
-        'model.decode_head.loss_slic.eps': float('nan')
-    }, 'eps must be > 0, got nan'),
-    ({
-        'model.neck.levels': '48'
-    }, "levels must be a list or tuple of int strides, finest first, e.g. \\(4, 8\\), got '48'"),
-    ({
-        'model.neck.levels': (4.9, 8.9)
-    }, r'levels must be a list or tuple of int strides.*got \(4.9, 8.9\)'),
-])
+@pytest.mark.parametrize(
+    'changes, match',
+    [
+        ({
+            'model.neck.embed_dims': 0
+        }, r'embed_dims \(K\) must be a positive int, got 0'),
+        ({
+            'model.neck.embed_dims': -48
+        }, r'embed_dims \(K\) must be a positive int, got -48'),
+        ({
+            'model.neck.tau': 0.0
+        }, 'tau must be a positive finite number, got 0.0'),
+        ({
+            'model.neck.tau': -0.07
+        }, 'tau must be a positive finite number, got -0.07'),
+        ({
+            'model.neck.tau': float('nan')
+        }, 'tau must be a positive finite number, got nan'),
+        ({
+            'model.decode_head.loss_slic.loss_weight': -0.075
+        }, r'loss_weight \(lambda\) must be >= 0, got -0.075'),
+        ({
+            'model.decode_head.loss_slic.m': -1.0
+        }, 'm must be >= 0, got -1.0'),
+        ({
+            'model.neck.levels': (8, 16)
+        }, 'unknown assignment level 16'),
+        ({
+            'model.neck.levels': (2, 4)
+        }, 'unknown assignment level 2'),
+        ({
+            'model.neck.levels': (4, 16)
+        }, 'consecutive strides'),
+        # values that passed the checks above but gave NaN / inf or silently other values
+        ({
+            'model.neck.tau': 1e-300
+        }, r'tau must be a positive finite number, got 1e-300 \(tau and 1 / tau finite in float32'),
+        ({
+            'model.neck.tau': 1e39
+        }, 'tau must be a positive finite number, got 1e[+]?39'),
+        ({
+            'model.decode_head.loss_slic.m': 1e39
+        }, r'm must be >= 0, got 1e[+]?39 \(a finite float32 number\)'),
+        ({
+            'model.decode_head.loss_slic.loss_weight': 1e39
+        }, r'loss_weight \(lambda\) must be >= 0, got 1e[+]?39'),
+        ({
+            'model.decode_head.loss_slic.loss_weight': float('nan')
+        }, r'loss_weight \(lambda\) must be >= 0, got nan'),
+        ({
+            'model.decode_head.loss_slic.eps': -1.0
+        }, 'eps must be > 0, got -1.0'),
+        ({
+            'model.decode_head.loss_slic.eps': float('nan')
+        }, 'eps must be > 0, got nan'),
+        ({
+            'model.neck.levels': '48'
+        },
+         "levels must be a list or tuple of int strides, finest first, e.g. \\(4, 8\\), got '48'"),
+        ({
+            'model.neck.levels': (4.9, 8.9)
+        }, r'levels must be a list or tuple of int strides.*got \(4.9, 8.9\)'),
+    ])
 def test_bad_config_values_raise_at_build_time(changes, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(demo_model_cfg(**changes))
