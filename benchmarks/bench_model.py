@@ -97,6 +97,66 @@ def count(model):
     return sum(p.numel() for p in model.parameters())
 
 
+def inference_parts(model, x, metas):
+    """The parts of HCFCN-16's ``encode_decode`` as callables on precomputed inputs (no grad)."""
+    head = model.decode_head
+    with torch.no_grad():
+        feats = model.backbone(x)
+        assigned = model.neck(feats)
+        coarse = head.coarse_logits(assigned)
+        fine = head.upsample_logits(coarse, assigned.assignments, assigned.fine_sizes)
+        logits = head.predict_by_feat(fine, metas)
+    return {
+        'backbone':
+        lambda: model.backbone(x),
+        'neck (A4, A8)':
+        lambda: model.neck(feats),
+        'classifier (stride 16)':
+        lambda: head.coarse_logits(assigned),
+        'superpixel upsampling 16->4':
+        lambda: head.upsample_logits(coarse, assigned.assignments, assigned.fine_sizes),
+        'resize 4->1 (predict_by_feat)':
+        lambda: head.predict_by_feat(fine, metas),
+        'predict_superpixels':
+        lambda: head.predict_superpixels(assigned, logits.shape[-2:]),
+    }
+
+
+def count_launches(fn):
+    """Number of CUDA kernels ``fn`` launches (torch profiler; one warm call first)."""
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
+
+
+def captured(mode, fn, x):
+    """``fn(x)`` as a CUDA graph replay (static input ``x``) or a ``torch.compile``d call."""
+    if mode == 'compile':
+        compiled = torch.compile(fn)
+        with torch.no_grad():
+            compiled(x)  # compiles
+
+        def run():
+            with torch.no_grad():
+                return compiled(x)
+
+        return run
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.no_grad(), torch.cuda.stream(stream):
+        for _ in range(2):  # warm-up outside the graph (lazy init, Triton compiles)
+            fn(x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.no_grad(), torch.cuda.graph(graph):
+        fn(x)
+    return graph.replay
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu')
@@ -117,7 +177,15 @@ def main():
     parser.add_argument('--batch', type=int, default=2, help='training batch size')
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    parser.add_argument(
+        '--cuda-graph',
+        action='store_true',
+        help='also time both models captured as CUDA graphs (CUDA only)')
+    parser.add_argument(
+        '--compile', action='store_true', help='also time both models under torch.compile')
     args = parser.parse_args()
+    if args.cuda_graph and not args.device.startswith('cuda'):
+        parser.error('--cuda-graph needs --device cuda')
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
@@ -142,18 +210,30 @@ def main():
     print(f'inference {h}x{w} (batch 1, full-resolution logits; min of {args.repeat}):\n  '
           f'FCN-16 {fmt(t_fcn)} | HCFCN-16 {fmt(t_hc)} | {ratios(t_fcn, t_hc)}')
     print(headline('inference ratio HCFCN-16 / FCN-16', f'1x3x{h}x{w}', t_fcn, t_hc, 1.10, dev))
-    # where HCFCN-16's extra time goes (same run): the assignments and the superpixel upsampling
+    # where HCFCN-16's extra time goes (same run): every part of encode_decode
+    parts = inference_parts(hcfcn, x, metas)
     with torch.no_grad():
-        feats = hcfcn.backbone(x)
-        assigned = hcfcn.neck(feats)
-        logits16 = hcfcn.decode_head.coarse_logits(assigned)
-        t_bb, t_neck = timed_pair(lambda: hcfcn.backbone(x), lambda: hcfcn.neck(feats), args.repeat,
-                                  dev)
-        _, t_up = timed_pair(
-            lambda: None, lambda: hcfcn.decode_head.upsample_logits(
-                logits16, assigned.assignments, assigned.fine_sizes), args.repeat, dev)
-    print(f'  HCFCN-16 parts: backbone {fmt(t_bb)} | neck (A4, A8) {fmt(t_neck)} | '
-          f'superpixel upsampling 16->4 {fmt(t_up)}')
+        for name, fn in parts.items():
+            _, t = timed_pair(lambda: None, fn, args.repeat, dev)
+            launches = count_launches(fn) if dev.startswith('cuda') else None
+            print(f'  HCFCN-16 {name}: {fmt(t)}' +
+                  ('' if launches is None else f', {launches} kernel launches'))
+        if dev.startswith('cuda'):
+            print(f'  kernel launches of encode_decode: FCN-16 '
+                  f'{count_launches(lambda: fcn.encode_decode(x, metas))}, HCFCN-16 '  # noqa: F821
+                  f'{count_launches(lambda: hcfcn.encode_decode(x, metas))}')
+    for mode in [m for m in ('cuda-graph', 'compile') if getattr(args, m.replace('-', '_'))]:
+        try:
+            run_fcn = captured(mode, lambda inp: fcn.encode_decode(inp, metas), x)  # noqa: F821
+            run_hc = captured(mode, lambda inp: hcfcn.encode_decode(inp, metas), x)
+        except Exception as error:  # report and go on: the eager numbers stand
+            print(f'{mode}: capture failed: {type(error).__name__}: {error}')
+            continue
+        t_fcn, t_hc = timed_pair(run_fcn, run_hc, args.repeat, dev)
+        print(f'inference {h}x{w} as {mode}: FCN-16 {fmt(t_fcn)} | HCFCN-16 {fmt(t_hc)}')
+        print(
+            headline(f'inference ratio HCFCN-16 / FCN-16 ({mode})', f'1x3x{h}x{w}', t_fcn, t_hc,
+                     1.10, dev))
     del fcn
 
     th, tw = args.train_size

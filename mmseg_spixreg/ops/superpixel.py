@@ -303,7 +303,11 @@ def seed_softmax(fine: Tensor, coarse: Tensor, tau: float, *, backend: str = 'au
         return SeedSoftmaxFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse), float(tau))
 
 
-def hard_superpixels(assignments: Sequence[Tensor], *, backend: str = 'auto') -> Tensor:
+def hard_superpixels(assignments: Sequence[Tensor],
+                     *,
+                     size: Optional[Sequence[int]] = None,
+                     crop: Optional[Sequence[int]] = None,
+                     backend: str = 'auto') -> Tensor:
     """Hard superpixels: follow each level's argmax seed down the hierarchy.
 
     Every fine pixel picks its most likely seed on the next grid; that seed
@@ -311,27 +315,39 @@ def hard_superpixels(assignments: Sequence[Tensor], *, backend: str = 'auto') ->
     until the coarsest grid. Out-of-map seeds are never picked; ties go to the
     first seed (``torch.argmax``). Under the Triton kernels one or two levels
     are one launch that computes the seeds' validity from their coordinates
-    (registered as the torch op ``mmseg_spixreg::hard_superpixels``); the
-    torch path is an argmax and a gather per level with the validity mask
-    cached per grid size and device.
+    and does the optional crop and resize in the same pass (registered as the
+    torch op ``mmseg_spixreg::hard_superpixels``); the torch path is an argmax
+    and a gather per level with the validity mask cached per grid size and
+    device.
 
     Args:
         assignments (Sequence[Tensor]): Assignments ordered finest to
             coarsest, e.g. ``[A4 (B, 9, H, W), A8 (B, 9, H/2, W/2)]``.
+        size (Sequence[int], optional): (H', W') of the result: the ids of
+            the (cropped) fine grid resized to it as ``F.interpolate(...,
+            mode='nearest')`` does. Default: the fine grid (or the crop).
+        crop (Sequence[int], optional): (h, w): only the top-left h x w fine
+            pixels (e.g. the grid without the neck's padding) are resized.
+            Default: the whole fine grid.
         backend (str): ``'auto'``, ``'torch'`` or ``'triton'``.
             Default: ``'auto'``.
 
     Returns:
-        Tensor: LongTensor (B, H, W) on the finest grid; per pixel the flat
-        (row-major) index ``sy * w_L + sx`` of its seed on the coarsest grid
-        ``(h_L, w_L) = (H / 2**L, W / 2**L)``.
+        Tensor: LongTensor (B, H, W) on the finest grid (or (B, H', W')); per
+        pixel the flat (row-major) index ``sy * w_L + sx`` of its seed on the
+        coarsest grid ``(h_L, w_L) = (H / 2**L, W / 2**L)``.
     """
     where = 'hard_superpixels'
     assignments = _check_hierarchy(assignments, where)
+    B, _, H, W = assignments[0].shape
+    crop = (H, W) if crop is None else (int(crop[0]), int(crop[1]))
+    size = crop if size is None else (int(size[0]), int(size[1]))
+    if not (0 < crop[0] <= H and 0 < crop[1] <= W) or min(size) <= 0:
+        raise ValueError(f'{where}: `crop` {crop} must lie inside the fine grid {(H, W)} and '
+                         f'`size` {size} be positive')
     kernels = select_kernels(backend, assignments[0].device, where)
     if kernels is not torch_kernels and len(assignments) <= 2:
-        return _hard_superpixels_op([a.detach() for a in assignments])
-    B, _, H, W = assignments[0].shape
+        return _hard_superpixels_op([a.detach() for a in assignments], list(size), list(crop))
     device = assignments[0].device
     with torch.no_grad():
         ys = torch.arange(H, device=device).view(1, H, 1).expand(B, H, W)
@@ -344,7 +360,11 @@ def hard_superpixels(assignments: Sequence[Tensor], *, backend: str = 'auto') ->
             j = best.gather(1, (ys * width + xs).reshape(B, -1)).view(B, H, W)
             ys, xs = seed_coordinates(j, ys, xs)
         coarse_w = assignments[-1].shape[3] // 2
-        return (ys * coarse_w + xs).long()
+        ids = (ys * coarse_w + xs).long()[:, :crop[0], :crop[1]]
+        if size != crop:
+            ids = torch.nn.functional.interpolate(
+                ids[:, None].double(), size=size, mode='nearest')[:, 0].long()
+        return ids
 
 
 @functools.lru_cache(maxsize=32)
@@ -371,15 +391,14 @@ def _(coarse: Tensor, assignments: List[Tensor]) -> Tensor:
 
 
 @torch.library.custom_op('mmseg_spixreg::hard_superpixels', mutates_args=())
-def _hard_superpixels_op(assignments: List[Tensor]) -> Tensor:
+def _hard_superpixels_op(assignments: List[Tensor], size: List[int], crop: List[int]) -> Tensor:
     with triton_kernels().scope(assignments[0].device):
-        return triton_kernels().hard_superpixels(assignments)
+        return triton_kernels().hard_superpixels(assignments, tuple(size), tuple(crop))
 
 
 @_hard_superpixels_op.register_fake
-def _(assignments: List[Tensor]) -> Tensor:
-    B, _, H, W = assignments[0].shape
-    return assignments[0].new_empty(B, H, W, dtype=torch.int64)
+def _(assignments: List[Tensor], size: List[int], crop: List[int]) -> Tensor:
+    return assignments[0].new_empty(assignments[0].shape[0], size[0], size[1], dtype=torch.int64)
 
 
 __all__ = [

@@ -46,6 +46,7 @@ import contextlib
 import functools
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import triton
 import triton.language as tl
@@ -379,19 +380,30 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
         tl.store(o_base + j * HW + off, r.to(out_ptr.dtype.element_ty), mask=pix)
 
 
-def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, TWO: tl.constexpr,
-                             ACC: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, OH, OW, CH, CW, scale_y,
+                             scale_x, TWO: tl.constexpr, RESIZE: tl.constexpr, ACC: tl.constexpr,
+                             BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
     """Per fine pixel: its argmax in-map seed of A1 (first maximum, as
     ``torch.argmax``) and, with TWO, that seed's argmax seed of A2; stores
     the flat index of the last one on its grid. Validity is computed from
-    the coordinates here (no mask tensor)."""
+    the coordinates here (no mask tensor). The output grid is (OH, OW); with
+    RESIZE, output pixel (Y, X) takes the fine pixel
+    ``(min(floor(Y * scale_y), CH - 1), min(floor(X * scale_x), CW - 1))``
+    (``F.interpolate(mode='nearest')`` of the top-left CH x CW crop, same
+    float32 arithmetic), else (Y, X) itself."""
     b = tl.program_id(2).to(tl.int64)
-    y = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
-    x = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    oy = tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y)
+    ox = tl.program_id(0) * BLOCK_X + tl.arange(0, BLOCK_X)
+    if RESIZE:
+        y = tl.minimum(tl.floor(oy.to(tl.float32) * scale_y).to(tl.int32), CH - 1)
+        x = tl.minimum(tl.floor(ox.to(tl.float32) * scale_x).to(tl.int32), CW - 1)
+    else:
+        y = oy
+        x = ox
     h = H // 2
     w = W // 2
     HW = H * W
-    pix = (y < H)[:, None] & (x < W)[None, :]
+    pix = (oy < OH)[:, None] & (ox < OW)[None, :]
     off = y[:, None] * W + x[None, :]
     best = tl.full([BLOCK_Y, BLOCK_X], float('-inf'), dtype=ACC)
     py = tl.zeros([BLOCK_Y, BLOCK_X], dtype=tl.int32)
@@ -428,7 +440,7 @@ def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, TWO: tl.co
         ids = qy * w2 + qx
     else:
         ids = py * w + px
-    tl.store(out_ptr + b * HW + off, ids.to(tl.int64), mask=pix)
+    tl.store(out_ptr + b * OH * OW + oy[:, None] * OW + ox[None, :], ids.to(tl.int64), mask=pix)
 
 
 # ---------------------------------------------------------------------------
@@ -436,7 +448,7 @@ def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, TWO: tl.co
 # ---------------------------------------------------------------------------
 # The functions of triton.language that the kernels call and that triton
 # itself defines with @triton.jit (tl.where, tl.exp, tl.load ... are builtins).
-_LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros', 'maximum')
+_LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros', 'maximum', 'minimum')
 
 
 @functools.lru_cache(maxsize=None)
@@ -853,24 +865,37 @@ def reconstruct_backward(grad: Tensor, x: Tensor, assignments: Sequence[Tensor],
     raise AssertionError('unreachable')
 
 
-def hard_superpixels(assignments: Sequence[Tensor]) -> Tensor:
+def hard_superpixels(assignments: Sequence[Tensor],
+                     size: Optional[Tuple[int, int]] = None,
+                     crop: Optional[Tuple[int, int]] = None) -> Tensor:
     """Hard superpixels of one or two levels in one launch: (B, H, W) int64
     flat seed indices on the coarsest grid (see
-    :func:`mmseg_spixreg.ops.hard_superpixels`)."""
+    :func:`mmseg_spixreg.ops.hard_superpixels`), or, with ``size``, those of
+    the top-left ``crop`` of the fine grid nearest-resized to ``size``."""
     if len(assignments) > 2:
         raise ValueError('triton hard_superpixels: one or two levels')
     a1 = _c(assignments[0])
     a2 = _c(assignments[-1])
     _check_size(a1)
     B, _, H, W = a1.shape
-    out = a1.new_empty(B, H, W, dtype=torch.int64)
-    _jit(_hard_superpixels_kernel)[_tiles(H, W, B, 2 * BLOCK_Y, 2 * BLOCK_X)](
+    ch, cw = crop if crop is not None else (H, W)
+    oh, ow = size if size is not None else (ch, cw)
+    resize = (oh, ow) != (H, W) or (ch, cw) != (H, W)
+    out = a1.new_empty(B, oh, ow, dtype=torch.int64)
+    _jit(_hard_superpixels_kernel)[_tiles(oh, ow, B, 2 * BLOCK_Y, 2 * BLOCK_X)](
         a1,
         a2,
         out,
         H,
         W,
+        oh,
+        ow,
+        ch,
+        cw,
+        float(np.float32(ch) / np.float32(oh)),
+        float(np.float32(cw) / np.float32(ow)),
         TWO=len(assignments) == 2,
+        RESIZE=resize,
         ACC=_acc(a1, a2)[1],
         BLOCK_Y=2 * BLOCK_Y,
         BLOCK_X=2 * BLOCK_X,

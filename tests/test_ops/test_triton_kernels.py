@@ -116,6 +116,26 @@ def test_values_match_loop_references(shape, target):
         hard_superpixels(levels, backend='torch'))
 
 
+@pytest.mark.parametrize('size,crop', [(None, None), ((17, 29), None), ((24, 40), (5, 9)),
+                                       ((3, 4), (8, 12))])
+def test_hard_superpixels_crop_and_resize(size, crop, target):
+    """The crop and nearest resize in the same launch equal the torch path, which equals
+    cropping and ``F.interpolate(mode='nearest')`` afterwards."""
+    g = torch.Generator().manual_seed(12)
+    levels = [rand_assign(2, 8, 12, generator=g), rand_assign(2, 4, 6, generator=g)]
+    for lv in (levels, levels[:1]):
+        expected = hard_superpixels(lv, size=size, crop=crop, backend='torch')
+        plain = hard_superpixels(lv, backend='torch')
+        ch, cw = crop or (8, 12)
+        manual = torch.nn.functional.interpolate(
+            plain[:, None, :ch, :cw].double(), size=size or (ch, cw), mode='nearest')[:, 0].long()
+        assert torch.equal(expected, manual)
+        ours = hard_superpixels([a.to(target) for a in lv], size=size, crop=crop, backend='triton')
+        assert torch.equal(ours.cpu(), expected)
+    with pytest.raises(ValueError, match='crop'):
+        hard_superpixels(levels, crop=(9, 12))
+
+
 @pytest.mark.parametrize('shape', [(1, 3, 4, 8), (2, 1, 8, 4)])
 def test_reconstruct_gradients_match_loop_reference(shape, target):
     """Gradients w.r.t. x and both assignments against autograd through the
@@ -368,7 +388,7 @@ def test_launch_count(target, monkeypatch):
             superpixel_upsample_hierarchy(top, levels, backend='triton')
             assert launches == ['_upsample2_kernel']
             launches.clear()
-            hard_superpixels(levels, backend='triton')
+            hard_superpixels(levels, size=(4 * H, 4 * W), crop=(H - 2, W), backend='triton')
             assert launches == ['_hard_superpixels_kernel']
     assert counts[0] == counts[1] and len(counts[0]) == 7, counts
 

@@ -5,7 +5,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
@@ -232,8 +231,5 @@ class HCFCNHead(BaseDecodeHead):
             ``2 * levels[-1]`` grid), nearest-resized from the finest learned grid.
         """
         assignments, sizes = self._assignments(inputs)
-        h, w = sizes[0]
-        spix = hard_superpixels(assignments)[:, :h, :w]
-        spix = F.interpolate(
-            spix[:, None].double(), size=(int(size[0]), int(size[1])), mode='nearest')
-        return spix[:, 0].long()
+        # crop (the neck's padding) and nearest resize in the same op (one launch on the GPU)
+        return hard_superpixels(assignments, size=(int(size[0]), int(size[1])), crop=sizes[0])
