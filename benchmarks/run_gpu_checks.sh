@@ -8,8 +8,11 @@
 # OUT_DIR/summary.txt (exit status, seconds):
 #   info        GPU, torch, triton versions
 #   tests       the CUDA cases of the test suite (Triton kernels compiled, DCNv2, inference)
-#   bench_ops   benchmarks/bench_ops.py --device cuda (the GPU table's five sizes, ratios vs unfold)
-#   bench_model benchmarks/bench_model.py --device cuda (inference and training-step ratios)
+#   ptx         the sm_75 / sm_90 compile checks of the Triton kernels (no spills, vector loads)
+#   bench_ops   benchmarks/bench_ops.py --device cuda (the GPU table's five sizes: time and memory
+#               vs unfold, bytes model, fraction of the copy bandwidth measured in the same run)
+#   bench_model benchmarks/bench_model.py --device cuda --cuda-graph (inference eager and as CUDA
+#               graphs, per-part breakdown with launch counts; training-step ratio)
 #   campaign    tools/gpu_campaign.py (CamVid, 2 methods x 3 seeds) with the epochs that fit the
 #               time left; runs under /tmp, its logs, result.json files and results.md are
 #               copied to OUT_DIR/camvid_gpu (no checkpoints)
@@ -48,9 +51,11 @@ except ImportError as e:
 "'
 step tests 120 python3 -m pytest -q -rs -p no:cacheprovider tests/test_ops/test_triton_kernels.py \
     tests/test_ops/test_superpixel.py tests/test_apis/test_inference.py tests/test_engine -k cuda
-step bench_ops 90 python3 benchmarks/bench_ops.py --device cuda --repeats 5
-step bench_model 100 python3 benchmarks/bench_model.py --device cuda --train-size 512 512 \
-    --batch 8 --repeat 5
+step ptx 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_ops/test_triton_kernels.py \
+    -k compile_for_nvidia
+step bench_ops 120 python3 benchmarks/bench_ops.py --device cuda --repeats 5
+step bench_model 150 python3 benchmarks/bench_model.py --device cuda --train-size 512 512 \
+    --batch 8 --repeat 5 --cuda-graph
 
 # the campaign gets what is left (minus 20 s to copy its outputs back)
 avail=$(($(left) - 20))
