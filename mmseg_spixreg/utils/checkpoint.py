@@ -467,6 +467,8 @@ def _weights_only_load(f, map_location, source, path):
         except pickle.UnpicklingError as err:
             raise _refusal(source, path, err) from err
         except (EOFError, RuntimeError, KeyError, ValueError, TypeError) as err:
+            if isinstance(err, RuntimeError) and 'PytorchStreamReader' not in str(err):
+                raise  # e.g. map_location: torch's own message is the clear one
             raise ValueError(f'checkpoint {source}: cannot be read ({type(err).__name__}: '
                              f'{err}); it may be truncated or not written by torch.save') from err
         try:
