@@ -123,26 +123,27 @@ def test_camvid_cpu_original_trains_and_tests_through_the_tools(tmp_path, reques
     the generated data set)."""
     config = osp.join('configs', 'original', 'hcfcn_r34_camvid_cpu_original.py')
     if osp.isdir(osp.join(CAMVID_ROOT, 'val')):
-        extra = ['test_dataloader.dataset.indices=[50,51]']
+        # two frames each: the end-of-training validation and the test run
+        train_extra = ['val_dataloader.dataset.indices=[0,1]']
+        test_extra = ['--cfg-options', 'test_dataloader.dataset.indices=[50,51]']
     else:
         root = request.getfixturevalue('synthetic_root')
         override = tmp_path / 'original_synthetic.py'
         override.write_text(
             textwrap.dedent(SYNTHETIC_OVERRIDE).format(
                 config=osp.join(REPO_ROOT, config), root=root))
-        config, extra = str(override), []
+        config, train_extra, test_extra = str(override), [], []
     work = str(tmp_path / 'work')
     run_tool([
         'tools/train.py', config, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2',
         'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
         'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1', 'randomness.seed=0'
-    ])
+    ] + train_extra)
     log = open(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))[0]).read()
     rows = [json.loads(line) for line in log.splitlines()]
     assert any('decode.loss_slic' in row for row in rows), rows
     ckpt = osp.join(work, 'iter_2.pth')
-    run_tool(['tools/test.py', config, ckpt, '--work-dir', work] +
-             (['--cfg-options'] + extra if extra else []))
+    run_tool(['tools/test.py', config, ckpt, '--work-dir', work] + test_extra)
     results = glob.glob(osp.join(work, '*', '*.json'))
     metrics = json.loads(open(sorted(results)[-1]).read().splitlines()[-1])
     for key in ('PixAcc', 'BR', 'BR_paper', 'BR_orig', 'PixAcc_orig', 'ASA', 'ASA_orig'):
