@@ -270,7 +270,12 @@ def neighbour_correlation(fine: Tensor, coarse: Tensor, *, backend: str = 'auto'
     return out.to(out_dtype)
 
 
-def seed_softmax(fine: Tensor, coarse: Tensor, tau: float, *, backend: str = 'auto') -> Tensor:
+def seed_softmax(fine: Tensor,
+                 coarse: Tensor,
+                 tau: float,
+                 *,
+                 normalize_eps: Optional[float] = None,
+                 backend: str = 'auto') -> Tensor:
     """Softmax over the in-map seeds of ``neighbour_correlation / tau``.
 
     ``A[j, y, x] = exp(r_j / tau) / sum_{j' in map} exp(r_j' / tau)`` with
@@ -284,6 +289,12 @@ def seed_softmax(fine: Tensor, coarse: Tensor, tau: float, *, backend: str = 'au
         fine (Tensor): (B, K, H, W).
         coarse (Tensor): (B, K, H/2, W/2).
         tau (float): Temperature (> 0).
+        normalize_eps (float, optional): If given, ``r_j`` is the cosine
+            similarity: both inputs are L2-normalised over K first, as
+            ``F.normalize(., dim=1, eps=normalize_eps)`` does. Without
+            gradients the Triton kernels fold the normalisation into the
+            softmax launch (one launch, no normalised copies); otherwise it
+            is ``F.normalize`` (autograd through it). Default: None.
         backend (str): ``'auto'``, ``'torch'`` or ``'triton'``.
             Default: ``'auto'``.
 
@@ -297,9 +308,21 @@ def seed_softmax(fine: Tensor, coarse: Tensor, tau: float, *, backend: str = 'au
             or not tau > 0 or tau == float('inf'):
         raise ValueError(f'{where}: `tau` must be a positive finite number, '
                          f'got {tau!r}')
+    if normalize_eps is not None and (isinstance(normalize_eps, bool)
+                                      or not isinstance(normalize_eps,
+                                                        (int, float)) or not normalize_eps > 0):
+        raise ValueError(f'{where}: `normalize_eps` must be a positive number, got '
+                         f'{normalize_eps!r}')
     kernels = select_kernels(backend, fine.device, where)
     _, dtype = _dtypes(fine, coarse)
     with _autocast_off(fine.device):
+        if normalize_eps is not None:
+            needs_grad = torch.is_grad_enabled() and (fine.requires_grad or coarse.requires_grad)
+            if kernels is not torch_kernels and not needs_grad:
+                with kernels.scope(fine.device):
+                    return kernels.seed_softmax(fine, coarse, float(tau), float(normalize_eps))
+            fine = torch.nn.functional.normalize(fine.to(dtype), dim=1, eps=normalize_eps)
+            coarse = torch.nn.functional.normalize(coarse.to(dtype), dim=1, eps=normalize_eps)
         return SeedSoftmaxFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse), float(tau))
 
 

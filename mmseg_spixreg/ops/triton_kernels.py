@@ -269,10 +269,10 @@ def _upsample2_kernel(coarse_ptr, assign2_ptr, assign1_ptr, mid_ptr, out_ptr, C,
 
 
 def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_ptr, out_ptr, so_ptr,
-                        bo_ptr, C, H, W, scale, HAS_G: tl.constexpr, HAS_S: tl.constexpr,
+                        bo_ptr, C, H, W, scale, norm_eps, HAS_G: tl.constexpr, HAS_S: tl.constexpr,
                         HAS_BIAS: tl.constexpr, UPSAMPLE_S: tl.constexpr, DIVIDE: tl.constexpr,
-                        SOFTMAX: tl.constexpr, ACC: tl.constexpr, BLOCK_Y: tl.constexpr,
-                        BLOCK_X: tl.constexpr):
+                        SOFTMAX: tl.constexpr, NORMALISE: tl.constexpr, ACC: tl.constexpr,
+                        BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
     """The gradient of an assignment, and what the same gathers give.
 
     ``out[b, j, y, x] = <g[b, :, y, x], u[b, :, seed_j]> (HAS_G)
@@ -281,7 +281,10 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
     ``scale`` (SOFTMAX). UPSAMPLE_S: also ``so = U(s, A)`` (the gradient of
     the downsampling's input), divided by ``den`` (DIVIDE), with
     ``bo[b, y, x] = <so[b, :, y, x], f[b, :, y, x]>`` (DIVIDE): the next
-    level's scaled gradient and bias in the same pass. Tiles of cells as in
+    level's scaled gradient and bias in the same pass. NORMALISE (with HAS_G
+    only): the products are cosine similarities, ``<g, u_j> / (max(|g|, eps)
+    max(|u_j|, eps))`` (``F.normalize`` of both inputs folded in: the squared
+    norms accumulate in the same channel loop). Tiles of cells as in
     :func:`_upsample_kernel`; the 9 accumulators are separate register tiles.
     """
     b = tl.program_id(2).to(tl.int64)
@@ -295,8 +298,12 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
                                                                                          None, :]
     acc = ()
     taps = ()
+    norms = ()  # NORMALISE: squared norm of each tap's seed (per cell)
+    gg = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
     for j in tl.static_range(9):
         acc = acc + (tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC), )
+        if NORMALISE:
+            norms = norms + (tl.zeros([BLOCK_Y, 1, BLOCK_X, 1], dtype=ACC), )
         if UPSAMPLE_S:
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
@@ -318,6 +325,9 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
             fv = tl.load(f_base + off, mask=pix, other=0.0).to(ACC)
         so = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
         new = ()
+        new_norms = ()
+        if NORMALISE:
+            gg += gv * gv
         for j in tl.static_range(9):
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
@@ -325,7 +335,10 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
             seed = sy * w + sx
             r = acc[j]
             if HAS_G:
-                r += gv * tl.load(u_base + seed, mask=inside, other=0.0).to(ACC)
+                uv = tl.load(u_base + seed, mask=inside, other=0.0).to(ACC)
+                r += gv * uv
+                if NORMALISE:
+                    new_norms = new_norms + (norms[j] + uv * uv, )
             if HAS_S:
                 sv = tl.load(s_base + seed, mask=inside, other=0.0).to(ACC)
                 r += fv * sv
@@ -333,6 +346,8 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
                     so += taps[j] * sv
             new = new + (r, )
         acc = new
+        if NORMALISE:
+            norms = new_norms
         if UPSAMPLE_S:
             if DIVIDE:
                 so = so / den
@@ -345,6 +360,12 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
         so_base += HW
     if DIVIDE:
         tl.store(bo_ptr + b * HW + off, bo.to(bo_ptr.dtype.element_ty), mask=pix)
+    if NORMALISE:
+        g_norm = tl.maximum(tl.sqrt(gg), norm_eps)
+        cos = ()
+        for j in tl.static_range(9):
+            cos = cos + (acc[j] / (g_norm * tl.maximum(tl.sqrt(norms[j]), norm_eps)), )
+        acc = cos
     if SOFTMAX:
         # a finite floor instead of -inf: lanes past the image stay NaN-free
         top = tl.full([BLOCK_Y, 2, BLOCK_X, 2], -1e30, dtype=ACC)
@@ -448,7 +469,7 @@ def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, OH, OW, CH
 # ---------------------------------------------------------------------------
 # The functions of triton.language that the kernels call and that triton
 # itself defines with @triton.jit (tl.where, tl.exp, tl.load ... are builtins).
-_LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros', 'maximum', 'minimum')
+_LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros', 'maximum', 'minimum', 'sqrt')
 
 
 @functools.lru_cache(maxsize=None)
@@ -609,7 +630,8 @@ def _launch_correlation(out: Tensor,
                         den: Optional[Tensor] = None,
                         so: Optional[Tensor] = None,
                         bo: Optional[Tensor] = None,
-                        softmax_scale: Optional[float] = None) -> Tensor:
+                        softmax_scale: Optional[float] = None,
+                        norm_eps: Optional[float] = None) -> Tensor:
     fine = g if g is not None else f
     B, C, H, W = fine.shape
     inputs = [t for t in (g, u, f, s, bias, assign, den) if t is not None]
@@ -628,12 +650,14 @@ def _launch_correlation(out: Tensor,
         H,
         W,
         1.0 if softmax_scale is None else float(softmax_scale),
+        1.0 if norm_eps is None else float(norm_eps),
         HAS_G=g is not None,
         HAS_S=s is not None,
         HAS_BIAS=bias is not None,
         UPSAMPLE_S=so is not None,
         DIVIDE=den is not None,
         SOFTMAX=softmax_scale is not None,
+        NORMALISE=norm_eps is not None,
         ACC=_acc(*inputs)[1],
         BLOCK_Y=CORR_BLOCK_Y,
         BLOCK_X=CORR_BLOCK_X,
@@ -707,15 +731,19 @@ def correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor] = None) -> 
     return _launch_correlation(out, g=fine, u=coarse, bias=None if bias is None else _c(bias))
 
 
-def seed_softmax(fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
+def seed_softmax(fine: Tensor,
+                 coarse: Tensor,
+                 tau: float,
+                 norm_eps: Optional[float] = None) -> Tensor:
     """Masked softmax over the 9 seeds of ``correlation(fine, coarse) / tau``
     (out-of-map seeds exactly 0), fused in one launch: (B, 9, H, W) in the
-    accumulation dtype."""
+    accumulation dtype. With ``norm_eps``, of the cosine similarities instead
+    (``F.normalize(., eps=norm_eps)`` of both inputs, in the same launch)."""
     fine, coarse = _c(fine), _c(coarse)
     _check_size(fine, coarse)
     B, _, H, W = fine.shape
     out = fine.new_empty(B, 9, H, W, dtype=_acc(fine, coarse)[0])
-    return _launch_correlation(out, g=fine, u=coarse, softmax_scale=1.0 / tau)
+    return _launch_correlation(out, g=fine, u=coarse, softmax_scale=1.0 / tau, norm_eps=norm_eps)
 
 
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:

@@ -164,7 +164,11 @@ def test_assignment_module_matches_loop_reference(target):
     fine = torch.randn(2, 5, 6, 8, dtype=torch.float64)
     coarse = torch.randn(2, 7, 3, 4, dtype=torch.float64)
     assign = module(fine.to(target), coarse.to(target)).cpu()
-    torch.testing.assert_close(assign, ref_assignment(module.cpu(), fine, coarse))
+    expected = ref_assignment(module.cpu(), fine, coarse)
+    torch.testing.assert_close(assign, expected)
+    with torch.no_grad():  # the normalisation folded into the softmax launch
+        folded = module.to(target)(fine.to(target), coarse.to(target)).cpu()
+    torch.testing.assert_close(folded, expected)
     invalid = ~valid_seed_mask(6, 8).expand_as(assign)
     assert (assign[invalid] == 0).all() and (assign[~invalid] > 0).all()
 
@@ -180,6 +184,29 @@ CASES = [  # (B, C, H, W) of x; q(x, [A(H, W), A(H/2, W/2)]); odd batches, C = 1
 # float32 on every case, float64 on all but the biggest (interpreter time)
 DTYPE_CASES = [(s, torch.float32) for s in CASES] + [(s, torch.float64)
                                                      for s in CASES if s[1] * s[2] * s[3] <= 4096]
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_seed_softmax_normalisation_folded(dtype, target):
+    """Without gradients, ``normalize_eps`` folds F.normalize into the softmax launch: the same
+    assignment as normalising first (a zero vector included: eps keeps it finite)."""
+    g = torch.Generator().manual_seed(13)
+    fine = torch.randn(2, 7, 6, 10, dtype=dtype, generator=g)
+    coarse = 3 * torch.randn(2, 7, 3, 5, dtype=dtype, generator=g)
+    fine[0, :, 1, 2] = 0
+    coarse[1, :, 0, 0] = 0
+    expected = seed_softmax(
+        torch.nn.functional.normalize(fine, dim=1, eps=1e-12),
+        torch.nn.functional.normalize(coarse, dim=1, eps=1e-12),
+        0.07,
+        backend='torch')
+    with torch.no_grad():
+        folded = seed_softmax(
+            fine.to(target), coarse.to(target), 0.07, normalize_eps=1e-12, backend='triton')
+    _close(folded, expected, dtype)
+    assert torch.isfinite(folded).all()
+    with pytest.raises(ValueError, match='normalize_eps'):
+        seed_softmax(fine, coarse, 0.07, normalize_eps=0.0)
 
 
 @pytest.mark.parametrize(
@@ -345,7 +372,8 @@ _NO_COMPUTE = {
 def test_launch_count(target, monkeypatch):
     """Forward + backward of q(x, [A4, A8]) is 7 launches whatever the size,
     with no torch op computing anything between them (only allocations);
-    the inference path: both upsamplings in 1 launch, hard superpixels in 1."""
+    the inference path: both upsamplings in 1 launch, hard superpixels in 1, the normalised
+    assignment softmax in 1."""
     launches = []
     recorder = _OpRecorder()
     real_jit = triton_kernels._jit
@@ -390,6 +418,9 @@ def test_launch_count(target, monkeypatch):
             launches.clear()
             hard_superpixels(levels, size=(4 * H, 4 * W), crop=(H - 2, W), backend='triton')
             assert launches == ['_hard_superpixels_kernel']
+            launches.clear()
+            seed_softmax(x, top.repeat(1, 1, 2, 2), 0.07, normalize_eps=1e-12, backend='triton')
+            assert launches == ['_correlation_kernel']
     assert counts[0] == counts[1] and len(counts[0]) == 7, counts
 
 
@@ -517,6 +548,8 @@ def _recorded_launches(monkeypatch):
         f = torch.randn(2, 48, 64, 128, requires_grad=True)
         c = torch.randn(2, 48, 32, 64, requires_grad=True)
         seed_softmax(f, c, 0.07, backend='triton').sum().backward()
+        with torch.no_grad():
+            seed_softmax(f, c, 0.07, normalize_eps=1e-12, backend='triton')
     monkeypatch.undo()
     return list(launches.values())
 

@@ -4,7 +4,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from ...ops import BACKENDS, neighbour_correlation, seed_softmax
@@ -25,10 +24,12 @@ class SuperpixelAssignment(nn.Module):
     ``W~`` 1x1 projections to ``K`` dimensions and the softmax runs over the
     seeds that lie inside the coarse map (out-of-map seeds get exactly 0).
     The output follows the layout contract stated in
-    :mod:`mmseg_spixreg.ops.layout`. The projections and the normalisation
-    are torch ops; the cosine similarities and the masked softmax are one
-    call of :func:`mmseg_spixreg.ops.seed_softmax` (one fused Triton kernel
-    for CUDA tensors under ``backend='auto'``).
+    :mod:`mmseg_spixreg.ops.layout`. The projections are torch ops; the L2
+    normalisation, the cosine similarities and the masked softmax are one
+    call of :func:`mmseg_spixreg.ops.seed_softmax` (``normalize_eps``; one
+    fused Triton kernel for CUDA tensors under ``backend='auto'`` without
+    gradients, ``F.normalize`` + the fused similarity/softmax kernel with
+    them).
 
     The similarities and the softmax are always computed in (at least)
     float32 with autocast disabled: ``1 / tau`` is about 14.3 for the paper's
@@ -152,7 +153,12 @@ class SuperpixelAssignment(nn.Module):
                     fine_emb.to(dtype), coarse_emb.to(dtype), backend=self.backend) / self.tau
                 assign = torch.softmax(logits, dim=1)
                 return assign if autocast else assign.to(out_dtype)
-            fine_emb = F.normalize(fine_emb.to(dtype), dim=1, eps=self.norm_eps)
-            coarse_emb = F.normalize(coarse_emb.to(dtype), dim=1, eps=self.norm_eps)
-            assign = seed_softmax(fine_emb, coarse_emb, self.tau, backend=self.backend)
+            # the L2 normalisation is part of the op (folded into the softmax launch on the
+            # Triton no-grad path; F.normalize with autograd otherwise)
+            assign = seed_softmax(
+                fine_emb.to(dtype),
+                coarse_emb.to(dtype),
+                self.tau,
+                normalize_eps=self.norm_eps,
+                backend=self.backend)
         return assign if autocast else assign.to(out_dtype)
