@@ -13,7 +13,7 @@ the coarse slices. Out-of-map seeds read the zero padding, as the kernels treat 
 features). ``tests/test_deployment/test_superpixel_export.py`` checks every function against its
 kernel counterpart.
 """
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -120,18 +120,27 @@ def neighbour_correlation_traceable(fine: Tensor, coarse: Tensor) -> Tensor:
     return _pixels(torch.cat(dots, dim=1))
 
 
-def seed_softmax_traceable(fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
+def seed_softmax_traceable(fine: Tensor,
+                           coarse: Tensor,
+                           tau: float,
+                           *,
+                           normalize_eps: Optional[float] = None) -> Tensor:
     """Softmax over the in-map seeds of ``neighbour_correlation / tau`` (the softmax of eq. 1),
     as :func:`mmseg_spixreg.ops.seed_softmax`; out-of-map seeds get exactly 0.
 
     Args:
-        fine (Tensor): (B, K, H, W) projected, L2-normalised fine features.
-        coarse (Tensor): (B, K, H/2, W/2) projected, L2-normalised coarse features.
+        fine (Tensor): (B, K, H, W) projected fine features.
+        coarse (Tensor): (B, K, H/2, W/2) projected coarse features.
         tau (float): temperature (> 0).
+        normalize_eps (float, optional): if given, both are L2-normalised over K first
+            (``F.normalize(., dim=1, eps=normalize_eps)``: cosine similarities).
 
     Returns:
         Tensor: (B, 9, H, W) assignment.
     """
+    if normalize_eps is not None:
+        fine = F.normalize(fine, dim=1, eps=normalize_eps)
+        coarse = F.normalize(coarse, dim=1, eps=normalize_eps)
     logits = neighbour_correlation_traceable(fine, coarse) / tau
     logits = logits.masked_fill(~valid_seeds_traceable(coarse), float('-inf'))
     return torch.softmax(logits, dim=1)

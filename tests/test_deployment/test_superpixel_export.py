@@ -1,6 +1,8 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """The traceable superpixel ops used for export equal the kernels of mmseg_spixreg.ops, in
 PyTorch and, exported with dynamic shapes, in onnxruntime."""
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -53,6 +55,16 @@ def test_correlation_and_seed_softmax_equal_kernels(shape, block_size):
     traced = seed_softmax_traceable(fine, coarse, 0.07)
     torch.testing.assert_close(traced, seed_softmax(fine, coarse, 0.07), rtol=0, atol=1e-12)
     assert (traced[~valid_seed_mask(H, W).expand_as(traced)] == 0).all()
+    # normalisation inside (cosine similarities of unnormalised features), where the kernels
+    # offer it
+    if 'normalize_eps' not in inspect.signature(seed_softmax).parameters:
+        return
+    raw_f, raw_c = 3 * fine + 0.5, 2 * coarse - 0.25
+    torch.testing.assert_close(
+        seed_softmax_traceable(raw_f, raw_c, 0.07, normalize_eps=1e-12),
+        seed_softmax(raw_f, raw_c, 0.07, normalize_eps=1e-12),
+        rtol=0,
+        atol=1e-12)
 
 
 @pytest.mark.parametrize('size', [(8, 12), (4, 4), (16, 8)])
