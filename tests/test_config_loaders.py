@@ -9,7 +9,7 @@ otherwise. These tests make that visible for every config in ``configs/``:
 * the train loader runs the config's ``train_pipeline``, the val and test loaders its
   ``test_pipeline``;
 * the test input size (the test pipeline's ``Resize``, or none) is the one configs/README.md
-  states for the config's table ("Test input: ..."), and a ``Resize`` size is also named in the
+  states for the config ("Test input" column or line), and a ``Resize`` size is also named in the
   config's own comments (its file or a ``_base_`` file it inherits) and, for the configs whose
   results README.md reports, in README's Results;
 * for the CamVid CPU configs, ``inference_model`` and ``tools/test.py`` give the same prediction
@@ -81,10 +81,16 @@ def comments_of(path):
 
 
 def documented_test_input(name):
-    """The "Test input: ..." line of the configs/README.md section whose table links ``name``."""
+    """What configs/README.md says of ``name``'s test input: the "Test input" cell of its table
+    row where the table has that column, else the "Test input: ..." line of its section."""
     text = open(osp.join(CONFIG_DIR, 'README.md')).read()
     for section in re.split(r'\n(?=### )', text):
         if f']({name})' in section:
+            rows = [ln for ln in section.splitlines() if ln.startswith('|')]
+            header = [c.strip() for c in rows[0].strip('|').split('|')]
+            if 'Test input' in header:
+                row = next(ln for ln in rows if f']({name})' in ln)
+                return row.strip('|').split('|')[header.index('Test input')].strip()
             lines = [ln for ln in section.splitlines() if ln.startswith('Test input:')]
             assert len(lines) == 1, (f'configs/README.md: the section that lists {name} needs '
                                      f'exactly one "Test input:" line, found {len(lines)}')
