@@ -16,7 +16,7 @@ polygon, but neighbouring classes are eroded away from them).
 Example (CamVid, written outside git under ``data/``)::
 
     python tools/dataset_converters/make_coarse_labels.py \\
-        ../shared/data/camvid/trainannot data/camvid_coarse/n12/trainannot \\
+        data/camvid/trainannot data/camvid_coarse/n12/trainannot \\
         --erode 12 --ignore-index 11 255 --nproc 2
 
 ``--protocol original`` makes them as the thesis's own code does instead (square 25 x 25 erosion
