@@ -56,9 +56,7 @@ def parse_args(argv=None):
         default='data/camvid_pack',
         help='packed CamVid (pack_camvid.py output; default: data/camvid_pack)')
     p.add_argument(
-        '--camvid',
-        default='data/camvid',
-        help='CamVid source to pack from if --data is missing')
+        '--camvid', default='data/camvid', help='CamVid source to pack from if --data is missing')
     p.add_argument(
         '--methods',
         nargs='+',
