@@ -33,14 +33,23 @@ VERIFY = re.compile(r'verify (\d+)x(\d+): max \|logit diff\| (\S+) \(max \|logit
                     r'argmax agreement (\S+) %, identical superpixels (\S+)(?: %)?: (PASS|FAIL)')
 
 
+class _Checkpoints(dict):
+    """config key -> path of its random checkpoint, saved on first use."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, key):
+        path = str(self.root / f'{key}.pth')
+        random_checkpoint(CONFIGS[key], path)
+        self[key] = path
+        return path
+
+
 @pytest.fixture(scope='module')
 def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp('ckpt')
-    paths = {}
-    for key, config in CONFIGS.items():
-        paths[key] = str(root / f'{key}.pth')
-        random_checkpoint(config, paths[key])
-    return paths
+    return _Checkpoints(tmp_path_factory.mktemp('ckpt'))
 
 
 def export(key, checkpoints, out, *extra):
