@@ -171,7 +171,9 @@ def test_slic_loss_4x4_cell_example():
     """
     cell = np.zeros((4, 4))
     cell.flat[10:] = 255.0  # 10 black (L = 0), 6 white (L = 100) pixels
-    loss = SLICLoss(loss_weight=1.0, m=0.0, eps=0.0)  # no epsilon under the norms: exact
+    # (almost) no epsilon under the norms: sqrt(x + 1e-12) is within 1e-6 of the exact norm
+    # (eps = 0 is refused: the gradient at an exact fit would be infinite)
+    loss = SLICLoss(loss_weight=1.0, m=0.0, eps=1e-12)
     # every cell alike: any assignment reconstructs the cell mean 37.5 everywhere
     rng = np.random.default_rng(0)
     rgb = np.broadcast_to(np.tile(cell, (4, 4)), (3, 16, 16))

@@ -237,8 +237,9 @@ class SLICLoss(nn.Module):
         float32_max = torch.finfo(torch.float32).max
         for name, value, low_ok in (('loss_weight (lambda)', loss_weight, True), ('m', m, True),
                                     ('eps', eps, False)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    0 <= value <= float32_max) or (value == 0 and not low_ok):
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            in_range = is_number and 0 <= value <= float32_max and (value > 0 or low_ok)
+            if not in_range:
                 raise ValueError(f'SLICLoss: {name} must be {">=" if low_ok else ">"} 0, got '
                                  f'{value!r} (a finite float32 number)')
         self.loss_weight = float(loss_weight)
