@@ -93,6 +93,29 @@ def check_seg_data_not_empty(dataset: BaseSegDataset, data_list: list,
     raise FileNotFoundError(f'{name}: no data: {what}\n{format_prepare_hint(prepare_hint)}')
 
 
+def check_no_empty_files(dataset: BaseSegDataset, data_list: list) -> None:
+    """Raise when an image or label file of the list is empty (0 bytes).
+
+    An empty file would otherwise fail only when its sample is loaded, with OpenCV's
+    ``!buf.empty()`` assertion and no file name. One ``stat`` per file at build time.
+
+    Args:
+        dataset (BaseSegDataset): The data set.
+        data_list (list): What ``load_data_list`` found (``img_path``, ``seg_map_path``).
+
+    Raises:
+        ValueError: naming every empty file (the first 10) and how many there are.
+    """
+    empty = [
+        path for info in data_list for key in ('img_path', 'seg_map_path')
+        if (path := info.get(key)) and osp.isfile(path) and osp.getsize(path) == 0
+    ]
+    if empty:
+        shown = '\n  '.join(empty[:10])
+        raise ValueError(f'{type(dataset).__name__}: {len(empty)} empty file(s) (0 bytes), e.g.:'
+                         f'\n  {shown}\nRe-copy or re-convert them.')
+
+
 def resolve_prepare_hint(prepare_hint: Optional[Union[str, Sequence[str]]],
                          default: Union[str, Sequence[str]]) -> Union[str, Sequence[str]]:
     """The config's ``prepare_hint`` or the data set class's default.
@@ -148,8 +171,10 @@ class DataPresenceCheckMixin:
 
         Raises:
             FileNotFoundError: a data folder / split file is missing or lists no image.
+            ValueError: an image or label file is empty.
         """
         check_seg_data_present(self, self.prepare_hint)
         data_list = super().load_data_list()
         check_seg_data_not_empty(self, data_list, self.prepare_hint)
+        check_no_empty_files(self, data_list)
         return data_list

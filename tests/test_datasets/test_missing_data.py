@@ -112,3 +112,26 @@ def test_missing_label_folder_split_file_and_empty_folder(tmp_path):
         build_dataset(suim, data_root=str(tmp_path / 'suim'))
     with pytest.raises(ValueError, match='prepare_hint must be'):
         build_dataset(suim, data_root=str(tmp_path / 'suim'), prepare_hint=[])
+
+
+def test_empty_image_or_label_file_is_named_at_build_time(tmp_path):
+    """A 0-byte image or label (an interrupted copy) is named when the data set is built, not
+    left to OpenCV's nameless ``!buf.empty()`` assertion when its sample loads."""
+    img_dir, ann_dir = tmp_path / 'img', tmp_path / 'ann'
+    img_dir.mkdir()
+    ann_dir.mkdir()
+    for name in ('a', 'b'):
+        cv2.imwrite(str(img_dir / f'{name}.png'), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(ann_dir / f'{name}.png'), np.zeros((8, 8), np.uint8))
+    cfg = Config.fromfile(osp.join(DATASET_CFG_DIR, 'camvid.py'))
+    ds = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds.data_root = None
+    ds.data_prefix = dict(img_path=str(img_dir), seg_map_path=str(ann_dir))
+    assert len(build_dataset(ds)) == 2
+    for empty in (img_dir / 'b.png', ann_dir / 'a.png'):
+        open(empty, 'w').close()
+        with pytest.raises(ValueError, match=r'1 empty file\(s\) \(0 bytes\)') as err:
+            build_dataset(ds)
+        assert str(empty) in str(err.value)
+        cv2.imwrite(
+            str(empty), np.zeros((8, 8, 3) if empty.parent == img_dir else (8, 8), np.uint8))
