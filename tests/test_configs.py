@@ -169,15 +169,94 @@ def test_paper_values_have_one_home():
             assert cfg.model.neck.tau == 0.07 and cfg.model.decode_head.loss_slic.m == 0.0
 
 
+# the configs that swap HCFCNHead into a stock mmseg model (mmseg's model file as the base)
+STOCK_SWAPS = ('hcfcn-deeplabv3_r50-d16_cityscapes_fine.py',
+               'camvid_cpu/hcfcn16-pspnet_r18-d16_camvid_coarse_cpu.py')
+
+
 def test_leaf_configs_state_only_what_differs():
     """No leaf config repeats the batch size or the TTA model of its bases, and only the
-    DeepLabV3 swap restates a whole decode head (_delete_: HCFCNHead replaces mmseg's ASPPHead,
-    whose arguments it does not take)."""
+    swaps into stock mmseg models restate a whole decode head (_delete_: HCFCNHead replaces
+    mmseg's ASPPHead / PSPHead, whose arguments it does not take)."""
     for name in NAMES:
         code = _config_code(name)
         if not name.startswith('camvid_'):  # CamVid: own data + schedule files (batch 4 / 8)
             assert 'batch_size' not in code, name
-        if name != 'hcfcn-deeplabv3_r50-d16_cityscapes_fine.py':
+        if name not in STOCK_SWAPS:
             assert '_delete_' not in code, name
             if not name.startswith('camvid_cpu/'):  # camvid_cpu/hcfcn16 restates the base's
                 assert 'tta_model' not in code, name
+
+
+PSP = 'camvid_cpu/{}pspnet_r18-d16_camvid_coarse_cpu.py'
+PSP_METHODS = {'': None, 'hcfcn16-': 0.0, 'hcfcn-': 0.075}  # stock, lambda 0, lambda 0.075
+
+
+def _without(d, *keys):
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+def test_pspnet_r18_d16_camvid_configs():
+    """Stock PSPNet-R18 (mmseg's own r18 settings) at output stride 16, and the same with the
+    HCFCN neck / head (PSPHead computing the logits) at lambda 0 and 0.075: the three differ in
+    the decode head, the neck and the segmentor type only."""
+    from mmseg_spixreg.configs import hcfcn
+    cfgs = {k: load(PSP.format(k)) for k in PSP_METHODS}
+    # mmseg's pspnet_r18-d8 config: what makes the r50 model file an r18 one
+    import mmseg
+    r18 = Config.fromfile(
+        osp.join(
+            osp.dirname(mmseg.__file__), '.mim', 'configs', 'pspnet',
+            'pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py')).model
+    for key, cfg in cfgs.items():
+        m = cfg.model
+        assert m.pretrained is None  # random init (mmseg's path loads open-mmlab://resnet18_v1c)
+        assert m.backbone.type == 'ResNetV1c' and m.backbone.depth == r18.backbone.depth == 18
+        assert tuple(m.backbone.strides) == (1, 2, 2, 1)  # output stride 16
+        assert tuple(m.backbone.dilations) == (1, 1, 1, 2)
+        assert m.backbone.norm_cfg.type == 'BN'
+        assert m.auxiliary_head.type == 'FCNHead'
+        assert (m.auxiliary_head.in_channels,
+                m.auxiliary_head.channels) == (r18.auxiliary_head.in_channels,
+                                               r18.auxiliary_head.channels)
+        assert m.auxiliary_head.loss_decode.avg_non_ignore is True
+        head = m.decode_head
+        assert (head.in_channels, head.channels) == (r18.decode_head.in_channels,
+                                                     r18.decode_head.channels)
+        assert head.num_classes == m.auxiliary_head.num_classes == 11
+        assert head.loss_decode.avg_non_ignore is True
+        assert m.data_preprocessor.test_cfg == dict(size_divisor=16)
+        if PSP_METHODS[key] is None:
+            assert m.type == 'EncoderDecoder' and 'neck' not in m
+            assert head.type == 'PSPHead' and tuple(head.pool_scales) == (1, 2, 3, 6)
+            assert cfg.tta_model.type == 'SegTTAModel'
+            continue
+        assert m.type == 'SpixEncoderDecoder'
+        assert m.data_preprocessor.type == 'SpixSegDataPreProcessor'
+        assert cfg.tta_model.type == 'SpixSegTTAModel'
+        assert m.neck == dict(
+            hcfcn.assignment_neck, in_channels=[64, 128, 256, 512], in_strides=[4, 8, 16, 16])
+        assert head.type == 'HCFCNHead' and head.in_index == 3
+        assert head.logits_head == dict(type='PSPHead', pool_scales=(1, 2, 3, 6))
+        assert head.loss_slic == dict(hcfcn.slic_loss, loss_weight=PSP_METHODS[key])
+    # everything but the decode head, the neck and the segmentor / preprocessor type is shared
+    stock = cfgs['']
+    for key in ('hcfcn16-', 'hcfcn-'):
+        cfg = cfgs[key]
+        assert cfg.model.backbone == stock.model.backbone
+        assert cfg.model.auxiliary_head == stock.model.auxiliary_head
+        assert _without(cfg.model.data_preprocessor,
+                        'type') == _without(stock.model.data_preprocessor, 'type')
+        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+                  'optim_wrapper', 'param_scheduler', 'default_hooks', 'val_evaluator',
+                  'test_evaluator'):
+            assert cfg[k] == stock[k], k
+    # the same data, schedule and selection as the ResNet34 CPU campaign
+    fcn16 = load('camvid_cpu/fcn16_r34_camvid_coarse_cpu.py')
+    for k in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg', 'optim_wrapper',
+              'default_hooks', 'val_evaluator', 'test_evaluator'):
+        assert stock[k] == fcn16[k], k
+    assert stock.model.data_preprocessor == fcn16.model.data_preprocessor
+    # the two HCFCN configs differ in lambda only
+    assert _without(cfgs['hcfcn-'].model.decode_head,
+                    'loss_slic') == _without(cfgs['hcfcn16-'].model.decode_head, 'loss_slic')
