@@ -398,6 +398,90 @@ def config_text_payload(marker):
             "gpu_ids = [0]\nmodel = dict(type='EncoderDecoder')\n")
 
 
+class ShadowedMethods:
+    """Pickles as a ``kind`` (``OrderedDict`` or ``Counter``) holding ``items`` whose instance
+    attribute ``name`` is ``builtins.set`` (every global here is on torch's weights-only
+    allow-list): ``obj.name(key)`` then returns ``set(key)`` instead of calling the method, while
+    ``obj[key]`` / ``key in obj`` still see the items.
+
+    Args:
+        kind (type): ``collections.OrderedDict`` or ``collections.Counter``.
+        items (dict): The mapping's items.
+        name (str): The method to shadow (``'get'``, ``'pop'``).
+        via (str): ``'build'``: pickle's BUILD sets the attribute (torch updates the
+            instance ``__dict__``); ``'rebuild_from_type'``:
+            ``torch._tensor._rebuild_from_type_v2(kind, kind, (), {name: set})`` does.
+    """
+
+    def __init__(self, kind, items, name, via='build'):
+        self.kind, self.items, self.name, self.via = kind, items, name, via
+
+    def __reduce__(self):
+        if self.via == 'build':
+            return self.kind, (), {self.name: set}, None, iter(self.items.items())
+        return (torch._tensor._rebuild_from_type_v2, (self.kind, self.kind, (), {
+            self.name: set
+        }), None, None, iter(self.items.items()))
+
+
+class HugeArrayShape:
+    """A pickled numpy array whose shape is ``(2**70, )`` (numpy's own product overflows)."""
+
+    def __init__(self, marker=None):
+        pass
+
+    def __reduce__(self):
+        reconstruct = np.zeros(1).__reduce__()[0]  # numpy's _reconstruct (1.x or 2.x name)
+        return (reconstruct, (np.ndarray, (0, ), b'b'), (1, (2**70, ), np.dtype('f4'), False, b''))
+
+
+class ArrayInSet:
+    """``set([array])``: hashable while unpickled (a stand-in), an unhashable array after."""
+
+    def __init__(self, marker=None):
+        pass
+
+    def __reduce__(self):
+        return set, ([np.zeros(2)], )
+
+
+class NewobjDtype:
+    """A numpy dtype made by pickle's NEWOBJ (``dtype.__new__(dtype, 'f4')``) instead of a
+    call."""
+
+    def __init__(self, marker=None):
+        pass
+
+    @property
+    def __class__(self):  # pickle checks that NEWOBJ's class is the object's
+        return np.dtype
+
+    def __reduce__(self):
+        import copyreg
+        return copyreg.__newobj__, (np.dtype, 'f4')
+
+
+def doubled_last(self):
+    """A HistoryBuffer statistic the tests register (HistoryBuffer.register_statistics)."""
+    return self._log_history[-1] * 2
+
+
+def impostor_doubled_last(self):
+    """Another function registered under the name ``doubled_last``."""
+    return -1
+
+
+impostor_doubled_last.__name__ = 'doubled_last'
+
+
+class StatisticsHolder:
+    """A HistoryBuffer statistic defined in a class (pickled as ``getattr(Holder, name)``)."""
+
+    @staticmethod
+    def tripled_last(self):
+        return self._log_history[-1] * 3
+
+
 def evil_checkpoint(tmp_path, payload=WritesMarkerViaExec, path=None):
     """A checkpoint whose unpickling writes a marker file: (its path, the marker's path)."""
     marker = str(tmp_path / 'pwned.txt')

@@ -13,12 +13,12 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import pytest
 import torch
 
-from tests.utils import DEMO_CFG, REPO_ROOT, config_text_payload, evil_checkpoint
+from tests.utils import DEMO_CFG, REPO_ROOT, ShadowedMethods, config_text_payload, evil_checkpoint
 
 TRUST = 'MMSEG_SPIXREG_TRUST_CHECKPOINTS'
 URL = 'https://example.invalid/checkpoints/hcfcn-evil-0123abcd.pth'
@@ -129,3 +129,35 @@ def test_resume_does_not_execute_the_stored_config(trusted, tmp_path, synthetic_
     assert osp.exists(marker) == trusted, log[-3000:]
     if not trusted:
         assert rc == 0 and 'resumed epoch: 0, iter: 0' in log, log[-3000:]
+
+
+@pytest.mark.parametrize('trusted', [False, True], ids=['default', 'opt-in'])
+@pytest.mark.parametrize('route', ['OrderedDict', 'Counter', 'last_checkpoint'])
+def test_resume_with_shadowed_pop_does_not_execute_the_stored_config(route, trusted, tmp_path,
+                                                                     synthetic_root):
+    """Attack: ``meta`` is an OrderedDict (or a Counter) whose ``pop`` is ``builtins.set``, so a
+    loader that takes the config text out with ``meta.pop('config')`` leaves it where
+    ``Runner.resume`` reads it (``meta['config']``). ``--resume`` with ``load_from``, or through
+    the work_dir's ``last_checkpoint``: refused, nothing executed; with the opt-in (a trusted
+    file) mmengine executes the text."""
+    marker = str(tmp_path / 'pwned.txt')
+    ckpt = str(tmp_path / 'shadowed.pth')
+    items = {'epoch': 0, 'iter': 0, 'config': config_text_payload(marker)}
+    meta = ShadowedMethods(Counter if route == 'Counter' else OrderedDict, items, 'pop')
+    hub = {'log_scalars': {}, 'runtime_info': {}, 'resumed_keys': {}}
+    torch.save({'state_dict': OrderedDict(), 'meta': meta, 'message_hub': hub}, ckpt)
+    work = str(tmp_path / 'work')
+    args = ['tools/train.py', DEMO_CFG, '--work-dir', work, '--resume', '--cfg-options'
+            ] + _opts(synthetic_root)
+    if route == 'last_checkpoint':
+        os.makedirs(work)
+        with open(osp.join(work, 'last_checkpoint'), 'w') as f:
+            f.write(ckpt)
+    else:
+        args.append(f'load_from={ckpt}')
+    rc, log = _run(args, trusted=trusted)
+    assert osp.exists(marker) == trusted, log[-3000:]
+    if not trusted:
+        assert rc != 0 and f'refused to load checkpoint {ckpt}' in log, log[-3000:]
+        kind = 'Counter' if route == 'Counter' else 'OrderedDict'
+        assert f"collections.{kind} carrying instance attributes 'pop'" in log, log[-3000:]

@@ -13,15 +13,16 @@ import os
 import os.path as osp
 import pickle
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
 import torch
 
-from tests.utils import (DEMO_CFG, REPO_ROOT, NdarrayFromBytes, ObjectFieldDtype,
-                         WritesMarkerViaTofile, config_text_payload, evil_checkpoint,
-                         history_buffer_method_swap)
+from tests.utils import (DEMO_CFG, REPO_ROOT, ArrayInSet, HugeArrayShape, NdarrayFromBytes,
+                         NewobjDtype, ObjectFieldDtype, ShadowedMethods, StatisticsHolder,
+                         WritesMarkerViaTofile, config_text_payload, doubled_last, evil_checkpoint,
+                         history_buffer_method_swap, impostor_doubled_last)
 
 TRUST = 'MMSEG_SPIXREG_TRUST_CHECKPOINTS'
 
@@ -148,6 +149,62 @@ def test_inferencer_without_config_does_not_execute_the_stored_config(where, tmp
     assert osp.exists(marker)
 
 
+@pytest.mark.parametrize('via', ['build', 'rebuild_from_type'])
+@pytest.mark.parametrize('where', ['message_hub', 'top-level'])
+def test_inferencer_shadowed_get_does_not_reach_the_stored_config(where, via, tmp_path, untrusted):
+    """Attack: the mapping mmengine reads the config text from is an OrderedDict whose ``get``
+    is ``builtins.set`` (torch's unpickler sets the attribute), so a loader that looks for the
+    text with ``.get`` misses it while mmengine's ``[]`` finds it. Refused: the attribute is
+    not data; with the opt-in the payload runs."""
+    from mmseg.apis import MMSegInferencer
+
+    from mmseg_spixreg.utils import UnsafeCheckpointError
+    marker = str(tmp_path / 'pwned.txt')
+    weights = OrderedDict(w=torch.zeros(1))
+    if where == 'message_hub':
+        runtime = {'runtime_info': {'cfg': config_text_payload(marker)}}
+        ckpt = {
+            'state_dict': weights,
+            'meta': {},
+            'message_hub': ShadowedMethods(OrderedDict, runtime, 'get', via)
+        }
+    else:
+        items = {'state_dict': weights, 'meta': {'cfg': config_text_payload(marker)}}
+        ckpt = ShadowedMethods(OrderedDict, items, 'get', via)
+    path = str(tmp_path / 'shadowed.pth')
+    torch.save(ckpt, path)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        MMSegInferencer(model=None, weights=path, device='cpu')
+    assert f'refused to load checkpoint {path}' in str(err.value)
+    assert "collections.OrderedDict carrying instance attributes 'get'" in str(err.value)
+    assert not osp.exists(marker)
+    untrusted.setenv(TRUST, '1')
+    with pytest.raises(Exception):  # (the payload's model is not buildable)
+        MMSegInferencer(model=None, weights=path, device='cpu')
+    assert osp.exists(marker)
+
+
+@pytest.mark.parametrize('kind', [OrderedDict, Counter], ids=['OrderedDict', 'Counter'])
+def test_containers_are_rebuilt_without_their_attributes(kind, tmp_path, untrusted):
+    """Every loaded container is a new builtin: a Counter / OrderedDict carrying an attribute
+    is refused wherever it sits; one without is a plain dict (an OrderedDict only with torch's
+    ``_metadata``, itself rebuilt)."""
+    from mmseg_spixreg.utils import UnsafeCheckpointError
+    path = str(tmp_path / 'c.pth')
+    torch.save({'meta': {'deep': [(ShadowedMethods(kind, {'a': 1}, 'items'), )]}}, path)
+    with pytest.raises(UnsafeCheckpointError, match="carrying instance attributes 'items'"):
+        _load(path)
+    plain = kind(a=1)
+    state = torch.nn.Linear(2, 1).state_dict()
+    torch.save({'meta': {'c': plain, 'shared': [plain, plain]}, 'state_dict': state}, path)
+    out = _load(path)
+    assert type(out) is dict and type(out['meta']['c']) is dict and out['meta']['c'] == {'a': 1}
+    assert out['meta']['shared'][0] is out['meta']['shared'][1]  # shared stays shared
+    assert type(out['state_dict']) is OrderedDict
+    assert out['state_dict']._metadata == state._metadata
+    assert set(vars(out['state_dict'])) == {'_metadata'}
+
+
 def test_stored_config_texts_are_replaced_and_gpu_ids_read_without_executing(tmp_path, untrusted):
     marker = str(tmp_path / 'pwned.txt')
     for config, ids in [('gpu_ids = [0, 1]', [0, 1]), ('gpu_ids = range(0, 3)', [0, 1, 2]),
@@ -197,6 +254,59 @@ def test_allow_list_builds_nothing_from_raw_bytes(payload, match, tmp_path, untr
     assert HistoryBuffer._statistics_methods.get('mean', HistoryBuffer.mean) is HistoryBuffer.mean
 
 
+@pytest.mark.parametrize(
+    'payload,match', [(HugeArrayShape, r'shape \(1180591620717411303424,\) is larger'),
+                      (ArrayInSet, 'set holds an unhashable ndarray'),
+                      (lambda marker: ShadowedMethods(set, {}, 'x'), 'AttributeError'),
+                      (lambda marker: torch.nn.Parameter(torch.ones(1)), None)],
+    ids=['shape-2**70', 'array-in-set', 'set-with-attribute', 'parameter'])
+def test_content_errors_are_refusals_naming_the_file(payload, match, tmp_path, untrusted):
+    """What the file's content makes the unpickler or a stand-in raise (an overflow, an
+    unhashable member, an attribute on a set) is an UnsafeCheckpointError naming the file and
+    the reason, never a raw OverflowError / TypeError / AttributeError."""
+    from mmseg_spixreg.utils import UnsafeCheckpointError
+    path, marker = evil_checkpoint(tmp_path, payload)
+    if match is None:  # the control: the same layout with plain data loads
+        assert torch.equal(_load(path)['meta']['payload'], torch.ones(1))
+        return
+    with pytest.raises(UnsafeCheckpointError, match=match) as err:
+        _load(path)
+    assert f'refused to load checkpoint {path}' in str(err.value)
+
+
+def test_newobj_of_a_stand_in_is_the_same_validated_object(tmp_path, untrusted):
+    """Pickle's NEWOBJ (``cls.__new__(cls, *args)``) on the numpy.dtype stand-in gives the same
+    validated dtype a call does (it was an AttributeError)."""
+    path, _ = evil_checkpoint(tmp_path, NewobjDtype)
+    assert _load(path)['meta']['payload'] == np.dtype('f4')
+
+
+def test_symlink_loop_is_named(tmp_path, untrusted):
+    a, b = str(tmp_path / 'a.pth'), str(tmp_path / 'b.pth')
+    os.symlink(a, b)
+    os.symlink(b, a)
+    with pytest.raises(ValueError, match='is a symbolic link loop') as err:
+        _load(a)
+    assert a in str(err.value)
+
+
+def test_stored_gpu_ids_are_a_bounded_literal(tmp_path, untrusted):
+    """``gpu_ids = range(1000000)`` (24 characters) is not expanded into a list mmengine would
+    compile: more than MAX_GPU_IDS ids (or ids outside [0, 2**31)) are dropped."""
+    from mmseg_spixreg.utils.checkpoint_data import MAX_GPU_IDS
+    path = str(tmp_path / 'c.pth')
+    for config, kept in [('gpu_ids = range(1000000)', False), ('gpu_ids = range(10**18)', False),
+                         (f'gpu_ids = list(range({MAX_GPU_IDS}))', False),
+                         (f'gpu_ids = range({MAX_GPU_IDS})', True),
+                         (f'gpu_ids = {[0] * (MAX_GPU_IDS + 1)}', False),
+                         ('gpu_ids = [2**40]', False), ('gpu_ids = [-1]', False)]:
+        torch.save({'meta': {'config': config}}, path)
+        text = _load(path)['meta'].get('config')
+        assert (text is not None) == kept, config
+        if kept:
+            assert text == f'gpu_ids = {list(range(MAX_GPU_IDS))!r}\n'
+
+
 def test_numpy_and_history_buffer_round_trip_exactly(tmp_path, untrusted):
     """What mmengine checkpoints hold loads as the real objects, values and dtypes exact."""
     from mmengine.logging import HistoryBuffer, MessageHub
@@ -239,6 +349,148 @@ def test_numpy_and_history_buffer_round_trip_exactly(tmp_path, untrusted):
     assert type(buf) is HistoryBuffer and buf.mean() == 2.0 and buf.current() == 4.0
     assert out['message_hub']['runtime_info']['iter'] == 3
     assert out['state_dict']['w'].tolist() == [1.0, 1.0]
+
+
+def _legitimate(kind):
+    """(what torch.save writes, what loading it must give) for each kind of legitimate
+    checkpoint content."""
+    torch.manual_seed(0)
+    if kind == 'torchvision':
+        import torchvision
+        sd = torchvision.models.resnet18(weights=None).state_dict()
+        return sd, sd
+    if kind == 'mmcv-1.x-meta':
+        meta = dict(
+            mmcv_version='1.7.1',
+            CLASSES=('sky', 'road'),
+            PALETTE=[[0, 0, 0], [1, 2, 3]],
+            epoch=3,
+            iter=300,
+            time='Mon Jan  1 00:00:00 2024',
+            env_info='sys.platform: '
+            'linux',
+            config="gpu_ids = range(0, 2)\nmodel = dict(type='X')\n")
+        ckpt = dict(
+            meta=meta,
+            state_dict=OrderedDict(w=torch.ones(2)),
+            optimizer=torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1).state_dict())
+        expected = dict(ckpt, meta=dict(meta, config='gpu_ids = [0, 1]\n'))
+        return ckpt, expected
+    if kind == 'numpy-palette':
+        ckpt = dict(
+            meta=dict(
+                dataset_meta=dict(
+                    classes=('a', 'b'),
+                    palette=np.array([[128, 64, 128], [0, 0, 0]], dtype=np.uint8),
+                    label_map={np.int64(3): 1})))
+        return ckpt, ckpt
+    if kind == 'parameters':
+        ckpt = dict(
+            p=torch.nn.Parameter(torch.randn(3)),
+            frozen=torch.nn.Parameter(torch.randn(2), requires_grad=False))
+        return ckpt, ckpt
+    if kind == 'sizes':
+        ckpt = dict(
+            shape=torch.Size([2, 3]),
+            dtype=torch.bfloat16,
+            device=torch.device('cpu'),
+            nested=(torch.Size([]), {1, 2}, b'raw', bytearray(b'xy'), 1 + 2j, None))
+        return ckpt, ckpt
+    if kind == 'bf16':
+        ckpt = dict(w=torch.randn(4, 4).to(torch.bfloat16), h=torch.randn(3).half())
+        return ckpt, ckpt
+    if kind == 'strided-views':
+        base = torch.arange(24.).reshape(4, 6)
+        ckpt = dict(base=base, col=base[:, 1], t=base.t(), step=base[::2, ::3])
+        return ckpt, ckpt
+    raise KeyError(kind)
+
+
+def _assert_same(got, ref, where='checkpoint'):
+    if isinstance(ref, torch.Tensor):
+        assert type(got) is type(ref) and got.dtype == ref.dtype, where
+        assert got.stride() == ref.stride() and got.requires_grad == ref.requires_grad, where
+        assert torch.equal(got, ref), where
+    elif isinstance(ref, np.ndarray):
+        assert type(got) is np.ndarray and got.dtype == ref.dtype, where
+        np.testing.assert_array_equal(got, ref)
+    elif isinstance(ref, dict):
+        assert isinstance(got, dict) and list(got) == list(ref), where
+        for key in ref:
+            _assert_same(got[key], ref[key], f'{where}[{key!r}]')
+    elif isinstance(ref, (list, tuple)):
+        assert type(got) is type(ref) and len(got) == len(ref), where
+        for i, (g, r) in enumerate(zip(got, ref)):
+            _assert_same(g, r, f'{where}[{i}]')
+    else:
+        assert type(got) is type(ref) and got == ref, where
+
+
+@pytest.mark.parametrize('kind', [
+    'torchvision', 'mmcv-1.x-meta', 'numpy-palette', 'parameters', 'sizes', 'bf16', 'strided-views'
+])
+def test_legitimate_checkpoints_load_unchanged(kind, tmp_path, untrusted):
+    """Each kind of content legitimate checkpoints hold loads with its values, types, dtypes,
+    strides and requires_grad (mmcv-1.x meta: its stored config becomes the gpu_ids line)."""
+    ckpt, expected = _legitimate(kind)
+    path = str(tmp_path / f'{kind}.pth')
+    torch.save(ckpt, path)
+    out = _load(path)
+    _assert_same(out, expected)
+    if kind == 'strided-views':  # views still share their storage
+        assert out['col'].untyped_storage().data_ptr() == out['base'].untyped_storage().data_ptr()
+    if kind == 'torchvision':
+        assert out._metadata == ckpt._metadata
+
+
+@pytest.fixture
+def register_statistic():
+    """HistoryBuffer.register_statistics for one test (the table is process-wide)."""
+    from mmengine.logging import HistoryBuffer
+    added = []
+
+    def register(fn):
+        HistoryBuffer.register_statistics(fn)
+        added.append(fn.__name__)
+
+    yield register
+    for name in added:
+        HistoryBuffer._statistics_methods.pop(name, None)
+
+
+def test_statistics_registered_in_this_process_load(tmp_path, untrusted, register_statistic):
+    """mmengine's public HistoryBuffer.register_statistics: a checkpoint written in a process
+    that registered statistics (a function, a class's method) names them; they load, and the
+    buffer uses this process's functions."""
+    from mmengine.logging import HistoryBuffer, MessageHub
+    register_statistic(doubled_last)
+    register_statistic(StatisticsHolder.tripled_last)
+    hub = MessageHub.get_instance('registered-statistics')
+    hub.update_scalar('train/loss', 2.0)
+    path = str(tmp_path / 'stats.pth')
+    torch.save({'message_hub': hub.state_dict(), 'meta': {}}, path)
+    buf = _load(path)['message_hub']['log_scalars']['train/loss']
+    assert type(buf) is HistoryBuffer
+    assert buf.statistics('doubled_last') == 4.0 and buf.statistics('tripled_last') == 6.0
+    assert HistoryBuffer._statistics_methods['doubled_last'] is doubled_last
+
+
+def test_statistics_the_process_did_not_register_are_refused(tmp_path, untrusted,
+                                                             register_statistic):
+    """The function a file names is never used: a statistic this process registered under the
+    same name is another function (or none is registered) -> refused, naming the global."""
+    from mmengine.logging import HistoryBuffer
+
+    from mmseg_spixreg.utils import UnsafeCheckpointError
+    register_statistic(doubled_last)
+    path = str(tmp_path / 'stats.pth')
+    torch.save({'buf': HistoryBuffer([1.0], [1])}, path)
+    HistoryBuffer._statistics_methods.pop('doubled_last')
+    with pytest.raises(UnsafeCheckpointError, match='offending global.*tests.utils.doubled_last'):
+        _load(path)
+    register_statistic(impostor_doubled_last)  # registered as 'doubled_last' too
+    with pytest.raises(UnsafeCheckpointError, match='offending global.*tests.utils.doubled_last'):
+        _load(path)
 
 
 def test_torch_load_keeps_its_own_default_and_every_scheme_is_covered(tmp_path, untrusted):

@@ -1,0 +1,539 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
+"""What a loaded checkpoint may be: plain data, never an object whose methods run.
+
+Three steps turn the bytes of a checkpoint into something mmengine and the plug-in may read
+(:func:`mmseg_spixreg.utils.checkpoint.load_from_local_safe` runs them in this order):
+
+1. **Unpickling with an allow-list** (:func:`checkpoint_safe_globals`): besides torch's own
+   weights-only globals, only validating stand-ins for numpy arrays / scalars / dtypes (bool,
+   integer, float, complex) and mmengine's ``HistoryBuffer`` (its own statistics methods, and
+   those registered in *this* process with ``HistoryBuffer.register_statistics``).
+2. **Rebuilding as plain data** (:func:`checkpoint_as_data`): every container is rebuilt as a new
+   builtin (``dict``, ``list``, ``tuple``, ``set``; an ``OrderedDict`` only where it carries
+   torch's ``_metadata``, itself rebuilt); tensors, numpy values and scalars are kept only when
+   they carry no instance attributes. Anything else (a ``Counter`` or ``OrderedDict`` with
+   attributes that shadow its methods, a function, a tensor with attributes, an unhashable set
+   member, a stand-in without its state) is refused with :class:`UnsafeCheckpointError`. The
+   rebuild itself calls no method of a loaded object: only the types' own functions.
+3. **Synthesising what mmengine reads from stored config texts**
+   (:func:`neutralise_stored_configs`): mmengine executes the config text a checkpoint stores
+   (``Runner.resume``: ``meta['config']``; the inferencer without a config:
+   ``message_hub['runtime_info']['cfg']`` / ``meta['cfg']``). The plug-in replaces them by texts
+   it writes itself: ``gpu_ids = [...]`` (at most :data:`MAX_GPU_IDS` ints read with :mod:`ast`,
+   nothing executed) and a line raising a ``ValueError`` that asks for the config file.
+"""
+import ast
+import pickle
+import re
+from collections import Counter, OrderedDict
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+#: Environment variable that opts in to full (unsafe) unpickling of local checkpoints.
+TRUST_ENV_VAR = 'MMSEG_SPIXREG_TRUST_CHECKPOINTS'
+#: The most ``gpu_ids`` a stored config may name for mmengine's resume check.
+MAX_GPU_IDS = 4096
+
+# HistoryBuffer's own statistics methods
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+# numpy dtype codes a checkpoint may contain: bool, signed / unsigned int, float, complex
+_NUMPY_DTYPE_CODE = re.compile(r'[biufc][0-9]{1,2}')
+_NUMPY_MODULES = ('numpy.core.multiarray', 'numpy._core.multiarray')
+# an array larger than this cannot be in a checkpoint (numpy refuses > 2**63 bytes anyway)
+_MAX_ARRAY_BYTES = 2**62
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint is not plain data: it needs globals outside :func:`checkpoint_safe_globals`,
+    or holds objects :func:`checkpoint_as_data` does not rebuild."""
+
+
+def _refuse(message):
+    raise pickle.UnpicklingError(message)
+
+
+# ----------------------------------------------------------------------------------------------
+# stand-ins for the globals a checkpoint may name (validated while unpickling; replaced by the
+# real objects in checkpoint_as_data). Each is a class whose construction (pickle's REDUCE) and
+# __new__ (pickle's NEWOBJ) do the same validated thing.
+
+
+class PickledDtype:
+    """What a pickled ``numpy.dtype`` is while a checkpoint is unpickled.
+
+    Only plain bool / integer / float / complex dtypes (codes like ``'f4'``, ``'i8'``, ``'b1'``)
+    are accepted, with a byte order and nothing else: no object dtype, no structured (fields)
+    or sub-array dtype, no flags (numpy would take them from the pickle as they are).
+
+    Args:
+        code (str): The dtype code numpy pickles (``'f8'``, ...).
+    """
+
+    dtype = None  # an instance made by NEWOBJ without a code has none: refused
+
+    def __init__(self, code):
+        if type(code) is not str or not _NUMPY_DTYPE_CODE.fullmatch(code):
+            _refuse(f'numpy dtype {code!r} is not allowed in a checkpoint (only bool, integer, '
+                    'float and complex dtypes are)')
+        try:
+            self.dtype = np.dtype(code)
+        except TypeError as err:
+            _refuse(f'numpy dtype {code!r}: {err}')
+
+    def __setstate__(self, state):
+        # numpy's state: (version, byte order, subarray, names, fields, elsize, alignment, flags)
+        if type(state) is not tuple or len(state) not in (8, 9) or state[0] not in (3, 4):
+            _refuse(f'numpy dtype state {state!r} is not allowed in a checkpoint')
+        order, subarray, names, fields = state[1:5]
+        if order not in ('<', '>', '|', '=') or (subarray, names, fields) != (None, None, None):
+            _refuse(f'numpy dtype state {state!r} is not allowed in a checkpoint (only plain '
+                    'numeric dtypes with a byte order are)')
+        if self.dtype is None:
+            _refuse('numpy dtype state without its dtype code')
+        if order in '<>':
+            self.dtype = self.dtype.newbyteorder(order)
+
+
+class NumpyDtypeName:
+    """Stand-in for the global ``numpy.dtype``: ``numpy.dtype(code, align, copy)`` (how a
+    pickled dtype starts) gives a :class:`PickledDtype`."""
+
+    def __new__(cls, code=None, align=False, copy=False):
+        return PickledDtype(code)
+
+
+class NumpyNdarrayName:
+    """Stand-in for the global ``numpy.ndarray``: a pickled array names it as the type to
+    reconstruct; calling or instantiating it (``ndarray(shape, dtype, buffer, offset,
+    strides)`` reads memory outside the buffer) is refused."""
+
+    def __new__(cls, *args, **kwargs):
+        _refuse('numpy.ndarray(...) cannot be called in a checkpoint (it can read memory '
+                'outside its buffer); arrays are rebuilt from their pickled state only')
+
+
+class _FilledByState:
+    """A stand-in made empty (by a call without arguments or by NEWOBJ) and filled by its
+    pickled state (BUILD)."""
+
+    def __new__(cls, *args):
+        if args:
+            _refuse(f'{cls.__name__} cannot be called with arguments in a checkpoint')
+        return super().__new__(cls)
+
+
+class PickledArray(_FilledByState):
+    """What a pickled numpy array is while a checkpoint is unpickled: its state is checked
+    (numeric dtype, C or Fortran order, exactly ``prod(shape) * itemsize`` bytes) and copied
+    into a new array."""
+
+    array = None
+
+    def __setstate__(self, state):
+        if type(state) is not tuple or len(state) not in (4, 5):
+            _refuse('numpy array state is not a 4- or 5-tuple')
+        shape, dtype, fortran, data = state[-4:]
+        if type(shape) is not tuple or not all(type(n) is int and n >= 0 for n in shape):
+            _refuse(f'numpy array shape {shape!r} is not a tuple of non-negative ints')
+        if type(dtype) is not PickledDtype or dtype.dtype is None:
+            _refuse(f'numpy array dtype {dtype!r} is not a pickled numeric dtype')
+        if type(data) is not bytes or fortran not in (True, False, 0, 1):
+            _refuse('numpy array data must be bytes (an object array is not allowed)')
+        nbytes = dtype.dtype.itemsize
+        for n in shape:  # Python ints: no overflow; stops as soon as the size is absurd
+            nbytes *= n
+            if nbytes > _MAX_ARRAY_BYTES:
+                _refuse(f'numpy array shape {shape} is larger than any checkpoint can hold')
+        if len(data) != nbytes:
+            _refuse(f'numpy array of shape {shape} and dtype {dtype.dtype} needs {nbytes} bytes, '
+                    f'the checkpoint has {len(data)}')
+        flat = np.frombuffer(data, dtype=dtype.dtype)
+        self.array = flat.reshape(shape, order='F' if fortran else 'C').copy(order='K')
+
+
+class NumpyReconstructName:
+    """Stand-in for ``numpy.core.multiarray._reconstruct(subtype, shape, typecode)`` (how a
+    pickled array starts): ``subtype`` must be the ``numpy.ndarray`` stand-in (no subclasses);
+    gives a :class:`PickledArray` that its pickled state fills."""
+
+    def __new__(cls, subtype=None, shape=None, typecode=None):
+        if subtype is not NumpyNdarrayName:
+            _refuse(f'numpy _reconstruct of {subtype!r} is not allowed (only numpy.ndarray)')
+        return PickledArray()
+
+
+class NumpyScalarName:
+    """Stand-in for ``numpy.core.multiarray.scalar(dtype, data)`` (a pickled numpy scalar):
+    a numeric :class:`PickledDtype` and exactly ``itemsize`` bytes give the scalar."""
+
+    def __new__(cls, dtype=None, data=None):
+        if type(dtype) is not PickledDtype or dtype.dtype is None or type(data) is not bytes:
+            _refuse('numpy scalar needs a numeric dtype and bytes')
+        if len(data) != dtype.dtype.itemsize:
+            _refuse(f'numpy scalar of dtype {dtype.dtype} needs {dtype.dtype.itemsize} bytes, '
+                    f'the checkpoint has {len(data)}')
+        return np.frombuffer(data, dtype=dtype.dtype)[0].copy()
+
+
+class RegisteredStatistic:
+    """A ``HistoryBuffer`` statistic a checkpoint names, registered in this process under
+    ``name`` (``HistoryBuffer.register_statistics``): the loaded buffer uses the process's own
+    function, never anything the file names.
+
+    Args:
+        name (str): The statistic's name in ``HistoryBuffer._statistics_methods``.
+    """
+
+    def __init__(self, name):
+        self.name = name
+
+    def __reduce__(self):
+        _refuse('RegisteredStatistic cannot be pickled')
+
+
+class _StatisticOwner:
+    """A class a registered statistic is defined in (pickle writes a method as
+    ``getattr(Owner, name)``); only :class:`HistoryBufferGetattrName` may look into it."""
+
+    def __init__(self, path):
+        self.path = path
+
+
+def _registered_statistics():
+    """``{'module.qualname': name}`` of the statistics registered in this process beyond
+    HistoryBuffer's own."""
+    found = {}
+    for name, fn in dict.items(HistoryBuffer._statistics_methods):
+        if name in _HISTORY_BUFFER_STATISTICS or not callable(fn):
+            continue
+        module, qualname = getattr(fn, '__module__', None), getattr(fn, '__qualname__', None)
+        if isinstance(module, str) and isinstance(qualname, str) and '<' not in qualname:
+            found[f'{module}.{qualname}'] = name
+    return found
+
+
+def _statistic_stand_in(name):
+    """The object a global naming a registered statistic is unpickled as."""
+
+    class Statistic:
+
+        def __new__(cls, *args, **kwargs):
+            _refuse(f'the HistoryBuffer statistic {name!r} cannot be called in a checkpoint')
+
+    Statistic.statistic = RegisteredStatistic(name)
+    return Statistic
+
+
+class HistoryBufferGetattrName:
+    """Stand-in for ``builtins.getattr`` while a checkpoint is unpickled.
+
+    ``HistoryBuffer.__getstate__`` stores its statistics methods, which pickle writes as
+    ``builtins.getattr(HistoryBuffer, 'min')`` (or ``getattr(Owner, 'fn')`` for a statistic
+    registered as a method of a class). A real ``getattr`` on an allowed class reaches e.g.
+    ``ndarray.tofile`` (a file write): only HistoryBuffer's own statistics and the statistics
+    registered in this process are given.
+    """
+
+    def __new__(cls, owner=None, name=None):
+        if owner in (PickledHistoryBuffer, HistoryBuffer) and name in _HISTORY_BUFFER_STATISTICS:
+            return getattr(HistoryBuffer, name)
+        if type(owner) is _StatisticOwner and type(name) is str:
+            registered = _registered_statistics().get(f'{owner.path}.{name}')
+            if registered is not None:
+                return RegisteredStatistic(registered)
+        _refuse(f'builtins.getattr({owner!r}, {name!r}) is not allowed in a checkpoint (only '
+                f'HistoryBuffer statistics methods {list(_HISTORY_BUFFER_STATISTICS)} and the '
+                'statistics registered in this process are)')
+
+
+def _statistic_ok(name, fn):
+    if type(fn) is RegisteredStatistic:
+        return fn.name == name and HistoryBuffer._statistics_methods.get(name) is not None
+    if isinstance(fn, type) and type(getattr(fn, 'statistic', None)) is RegisteredStatistic:
+        return _statistic_ok(name, fn.statistic)
+    return name in _HISTORY_BUFFER_STATISTICS and fn is getattr(HistoryBuffer, name)
+
+
+class PickledHistoryBuffer(_FilledByState):
+    """What mmengine's ``HistoryBuffer`` (message hub logs) is while a checkpoint is unpickled.
+
+    Its state may hold ``max_length``, the log and count arrays and statistics methods that
+    are HistoryBuffer's own or registered in this process under the same name, nothing else:
+    ``HistoryBuffer.__setstate__`` would add any function of the pickle to the statistics
+    methods of *every* buffer in the process. It becomes a new
+    ``HistoryBuffer(log_history, count_history, max_length)``, which uses the process's own
+    statistics table.
+    """
+
+    buffer = None
+
+    def __setstate__(self, state):
+        if type(state) is not dict:
+            _refuse('HistoryBuffer state must be a dict')
+        unknown = set(state) - {
+            'max_length', '_log_history', '_count_history', 'statistics_methods',
+            '_statistics_methods'
+        }
+        if unknown:
+            _refuse(f'HistoryBuffer state has unknown keys {sorted(map(repr, unknown))}')
+        for key in ('statistics_methods', '_statistics_methods'):
+            methods = dict.get(state, key, {})
+            if type(methods) is not dict or not all(
+                    type(name) is str and _statistic_ok(name, fn)
+                    for name, fn in dict.items(methods)):
+                _refuse('HistoryBuffer statistics methods may only be its own '
+                        f'{list(_HISTORY_BUFFER_STATISTICS)} or statistics registered in this '
+                        'process (HistoryBuffer.register_statistics) under the same name')
+        max_length = dict.get(state, 'max_length', 1000000)
+        logs, counts = dict.get(state, '_log_history'), dict.get(state, '_count_history')
+        if type(max_length) is not int or max_length <= 0:
+            _refuse(f'HistoryBuffer max_length must be a positive int, got {max_length!r}')
+        if not (type(logs) is PickledArray and type(counts) is PickledArray
+                and logs.array is not None and counts.array is not None and
+                logs.array.ndim == counts.array.ndim == 1 and len(logs.array) == len(counts.array)):
+            _refuse('HistoryBuffer logs and counts must be 1-D numeric arrays of equal length')
+        self.buffer = HistoryBuffer(logs.array, counts.array, max_length)
+
+
+class PickledBytesName:
+    """Stand-in for ``builtins.bytes``: pickle protocol 2 writes ``b''`` as ``bytes()`` (the
+    data of an empty numpy array); any argument (``bytes(10**12)`` allocates) is refused."""
+
+    def __new__(cls, *args):
+        if args:
+            _refuse('builtins.bytes(...) with arguments is not allowed in a checkpoint')
+        return b''
+
+
+def checkpoint_safe_globals():
+    """The allow-list of a checkpoint load: ``(stand-in, 'module.name')`` pairs.
+
+    What mmengine 0.10.7 / mmseg_spixreg checkpoints contain besides tensors and containers
+    (found with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints written
+    by ``tools/train.py``): numpy arrays, scalars and dtypes under numpy 1.x and 2.x names,
+    mmengine's ``HistoryBuffer`` and ``builtins.getattr`` (for its statistics methods), plus the
+    global names of the statistics registered in this process. Each name maps to a validating
+    stand-in, never to the real callable.
+
+    Returns:
+        list[tuple]: Entries for ``torch.serialization.safe_globals``.
+    """
+    found = [(NumpyDtypeName, 'numpy.dtype'), (NumpyNdarrayName, 'numpy.ndarray'),
+             (PickledHistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+             (HistoryBufferGetattrName, 'builtins.getattr'), (PickledBytesName, 'builtins.bytes')]
+    for module in _NUMPY_MODULES:
+        found += [(NumpyReconstructName, f'{module}._reconstruct'),
+                  (NumpyScalarName, f'{module}.scalar')]
+    for path, name in _registered_statistics().items():
+        found.append((_statistic_stand_in(name), path))
+        owner = path.rsplit('.', 1)[0]
+        found.append((_StatisticOwner(owner), owner))  # for getattr(Owner, 'fn')
+    # BUILD (setting an object's state) is allowed on instances of these classes only
+    return found + [(PickledDtype, f'{__name__}.PickledDtype'),
+                    (PickledArray, f'{__name__}.PickledArray')]
+
+
+# ----------------------------------------------------------------------------------------------
+# rebuilding as plain data
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_TORCH_VALUES = (torch.dtype, torch.device, torch.layout, torch.memory_format, torch.qscheme)
+_NUMPY_SCALARS = (np.bool_, np.number)
+
+
+def _instance_state(obj):
+    """The instance attributes of ``obj`` (its ``__dict__``, read without calling anything of
+    ``obj``); {} for an object without one."""
+    try:
+        state = object.__getattribute__(obj, '__dict__')
+    except AttributeError:
+        return {}
+    return dict(state) if type(state) is dict else {'__dict__': state}
+
+
+def _names(keys):
+    return ', '.join(sorted(repr(k) for k in keys))
+
+
+def _hashable(obj, where):
+    try:
+        hash(obj)
+    except TypeError:
+        _refuse(f'{where} holds an unhashable {type(obj).__name__} as a key or set member')
+    return obj
+
+
+class _Rebuild:
+    """:func:`checkpoint_as_data` as a memoised walk (shared and cyclic references stay
+    shared: each loaded object is rebuilt once)."""
+
+    def __init__(self):
+        self.memo = {}
+        self.keep = []  # the loaded objects, so that no id() is reused during the walk
+
+    def __call__(self, obj):
+        key = id(obj)
+        if key in self.memo:
+            return self.memo[key]
+        self.keep.append(obj)
+        kind = type(obj)
+        if kind in _SCALARS or kind in _TORCH_VALUES:
+            out = obj
+        elif kind in (torch.Tensor, torch.nn.Parameter):
+            attrs = _instance_state(obj)
+            if attrs:
+                _refuse(f'a tensor carrying instance attributes {_names(attrs)}')
+            out = obj
+        elif isinstance(obj, _NUMPY_SCALARS) and type(obj).__module__ == 'numpy':
+            out = obj  # made by NumpyScalarName: numpy scalars carry no attributes
+        elif kind is PickledArray:
+            if obj.array is None:
+                _refuse('numpy array without its state')
+            out = obj.array
+        elif kind is PickledDtype:
+            if obj.dtype is None:
+                _refuse('numpy dtype without its code')
+            out = obj.dtype
+        elif kind is PickledHistoryBuffer:
+            if obj.buffer is None:
+                _refuse('HistoryBuffer without its state')
+            out = obj.buffer
+        elif kind in (dict, OrderedDict, Counter):
+            out = self._mapping(obj, kind)
+        elif kind is list:
+            out = self.memo[key] = []
+            out.extend(self(v) for v in list.__iter__(obj))
+        elif kind is tuple:
+            out = tuple(self(v) for v in tuple.__iter__(obj))
+        elif kind is torch.Size:
+            items = tuple(tuple.__iter__(obj))
+            if not all(type(n) is int for n in items):
+                _refuse(f'torch.Size of {[type(n).__name__ for n in items]}, not ints')
+            out = torch.Size(items)
+        elif kind in (set, frozenset):
+            out = kind(_hashable(self(v), kind.__name__) for v in kind.__iter__(obj))
+        elif kind is bytearray:
+            out = bytearray(bytes(obj))
+        else:
+            _refuse(f'{kind.__module__}.{kind.__qualname__} objects are not plain data')
+        self.memo[key] = out
+        return out
+
+    def _mapping(self, obj, kind):
+        name = f'{kind.__module__}.{kind.__qualname__}' if kind is not dict else 'dict'
+        attrs = _instance_state(obj)
+        extra = set(attrs) - ({'_metadata'} if kind is OrderedDict else set())
+        if extra:
+            _refuse(f'a {name} carrying instance attributes {_names(extra)} (they would shadow '
+                    'its methods)')
+        if '_metadata' in attrs:
+            out = self.memo[id(obj)] = OrderedDict()
+            out._metadata = self(attrs['_metadata'])
+        else:
+            out = self.memo[id(obj)] = {}
+        for key, value in list(dict.items(obj)):
+            out[_hashable(self(key), name)] = self(value)
+        return out
+
+
+def checkpoint_as_data(obj):
+    """Rebuild an unpickled checkpoint as plain data (see the module docstring).
+
+    Args:
+        obj: What ``torch.load(weights_only=True)`` returned with the allow-list of
+            :func:`checkpoint_safe_globals`.
+
+    Returns:
+        The same content as new builtin containers, tensors, numpy values and mmengine
+        ``HistoryBuffer`` objects.
+
+    Raises:
+        pickle.UnpicklingError: For anything that is not plain data (the loaders turn it into
+            an :class:`UnsafeCheckpointError` naming the file).
+    """
+    try:
+        return _Rebuild()(obj)
+    except RecursionError:
+        _refuse('the checkpoint is nested too deeply to be rebuilt as plain data')
+
+
+# ----------------------------------------------------------------------------------------------
+# stored config text (Python code) is never executed
+
+
+def _gpu_ids_in(text):
+    """``gpu_ids`` of a stored config text, read with :mod:`ast` (nothing executed): a
+    top-level ``gpu_ids = [0, 1]`` / ``(0, 1)`` / ``range(0, 2)`` of at most
+    :data:`MAX_GPU_IDS` ints in ``[0, 2**31)``, else None."""
+    if type(text) is not str:
+        return None
+    try:
+        tree = ast.parse(text)
+    except Exception:  # SyntaxError, RecursionError, MemoryError, ...: nothing to read
+        return None
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == 'gpu_ids'):
+            value = node.value
+            try:
+                if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                        and value.func.id == 'range' and not value.keywords
+                        and len(value.args) <= 3):
+                    ids = range(*[ast.literal_eval(a) for a in value.args])
+                elif isinstance(value, (ast.List, ast.Tuple)) and len(value.elts) <= MAX_GPU_IDS:
+                    ids = ast.literal_eval(value)
+                else:
+                    return None
+            except Exception:
+                return None
+            if len(ids) > MAX_GPU_IDS or not all(type(i) is int and 0 <= i < 2**31 for i in ids):
+                return None
+            return [int(i) for i in ids]
+    return None
+
+
+def _refusing_config_text(source):
+    """A config text whose only statement raises a ValueError asking for the config file."""
+    message = (f'{source}: the config text stored in this checkpoint is not executed (a config '
+               'is Python code: a checkpoint could run anything through it). Pass the config '
+               f"file with the weights: MMSegInferencer(model='CONFIG.py', weights={source!r}) "
+               f"or init_model('CONFIG.py', {source!r}); only for a file you trust, set "
+               f'{TRUST_ENV_VAR}=1 to let mmengine execute its stored config')
+    return f'raise ValueError({message!r})\n'
+
+
+def neutralise_stored_configs(checkpoint, source):
+    """Replace, in place, the config texts mmengine would execute (``Config.fromstring``) by
+    texts the plug-in writes.
+
+    * ``meta['config']`` (read by ``Runner.resume`` for its GPU-count check): replaced by
+      ``gpu_ids = [...]`` with the ids :mod:`ast` reads from the text (removed if none).
+    * ``meta['cfg']`` and ``message_hub['runtime_info']['cfg']`` (read by mmengine's
+      inferencer when it is given no config): replaced by a line that raises a ``ValueError``
+      asking for the config file.
+
+    Args:
+        checkpoint: A checkpoint rebuilt by :func:`checkpoint_as_data` (only its plain ``dict``
+            / ``OrderedDict`` levels are looked into, with ``dict``'s own functions).
+        source (str): The checkpoint's path or URL (for the message).
+
+    Returns:
+        The checkpoint.
+    """
+    if not isinstance(checkpoint, dict):
+        return checkpoint
+    meta = dict.get(checkpoint, 'meta')
+    if isinstance(meta, dict):
+        if dict.__contains__(meta, 'config'):
+            ids = _gpu_ids_in(dict.pop(meta, 'config'))
+            if ids is not None:
+                dict.__setitem__(meta, 'config', f'gpu_ids = {ids!r}\n')
+        if dict.__contains__(meta, 'cfg'):
+            dict.__setitem__(meta, 'cfg', _refusing_config_text(source))
+    hub = dict.get(checkpoint, 'message_hub')
+    info = dict.get(hub, 'runtime_info') if isinstance(hub, dict) else None
+    if isinstance(info, dict) and dict.__contains__(info, 'cfg'):
+        dict.__setitem__(info, 'cfg', _refusing_config_text(source))
+    return checkpoint
