@@ -5,14 +5,21 @@ Every operator checks its inputs (:mod:`.layout`, which also states the layout
 contract), picks a kernel set and runs the autograd function of
 :mod:`.functions` with it. ``backend`` (keyword-only) chooses the kernels:
 
-* ``'auto'`` (default): :mod:`.triton_kernels` for CUDA tensors when
-  ``triton`` imports, :mod:`.torch_kernels` otherwise;
+* ``'auto'`` (default): :mod:`.torch_kernels`, except for CUDA tensors when
+  the Triton kernels are enabled (:func:`auto_uses_triton`: opt in with the
+  environment variable ``MMSEG_SPIXREG_TRITON=1``; the default is
+  :data:`TRITON_VERIFIED`, False until ``benchmarks/run_gpu_checks.sh`` has
+  passed on a GPU with the current kernels), ``triton`` imports and the sizes
+  are within the kernels' limits (:func:`.triton_kernels.check_limits`;
+  beyond them, the torch kernels);
 * ``'torch'``: the blocked torch kernels, any device;
 * ``'triton'``: the fused Triton kernels; CUDA tensors, or CPU tensors when
-  ``TRITON_INTERPRET=1`` (Triton's interpreter, how CI tests the kernels).
+  ``TRITON_INTERPRET=1`` (Triton's interpreter, how CI tests the kernels);
+  a ValueError naming the limit for sizes beyond the kernels' limits.
 """
 import functools
 import importlib
+import os
 from types import ModuleType
 from typing import List, Optional, Sequence
 
@@ -28,6 +35,15 @@ from .layout import (_autocast_off, _check_assignment, _check_coarse_pair, _chec
                      valid_seed_mask)
 
 BACKENDS = ('auto', 'torch', 'triton')
+#: Whether ``backend='auto'`` runs the Triton kernels for CUDA tensors by
+#: default. False until ``benchmarks/run_gpu_checks.sh`` has passed on a GPU
+#: with the current kernels (the kernels have been tested only in Triton's
+#: interpreter and compiled to PTX without a GPU); switched in a commit that
+#: carries that run's numbers.
+TRITON_VERIFIED = False
+#: Environment variable overriding :data:`TRITON_VERIFIED` for ``'auto'``:
+#: ``1`` (the Triton kernels for CUDA tensors) or ``0`` (the torch kernels).
+TRITON_ENV = 'MMSEG_SPIXREG_TRITON'
 _TRITON: Optional[ModuleType] = None
 _TRITON_ERROR: Optional[str] = None
 
@@ -51,13 +67,38 @@ def _interpreting() -> bool:
     return bool(triton.knobs.runtime.interpret)
 
 
-def select_kernels(backend: str, device: torch.device, where: str) -> ModuleType:
+@torch.compiler.assume_constant_result
+def auto_uses_triton() -> bool:
+    """Whether ``backend='auto'`` runs the Triton kernels for CUDA tensors:
+    ``MMSEG_SPIXREG_TRITON`` (``1`` or ``0``) if set, else
+    :data:`TRITON_VERIFIED`. Read at every call (a constant for
+    ``torch.compile``)."""
+    value = os.environ.get(TRITON_ENV, '').strip()
+    if value == '':
+        return TRITON_VERIFIED
+    if value not in ('0', '1'):
+        raise ValueError(f"environment variable {TRITON_ENV} must be '1' (backend='auto' runs the "
+                         f"Triton kernels for CUDA tensors) or '0' (the torch kernels), got "
+                         f'{value!r}')
+    return value == '1'
+
+
+def select_kernels(backend: str,
+                   device: torch.device,
+                   where: str,
+                   tensors: Sequence = (),
+                   out_size: Optional[Sequence[int]] = None) -> ModuleType:
     """The kernel set that ``backend`` means for tensors on ``device``.
 
     Args:
         backend (str): ``'auto'``, ``'torch'`` or ``'triton'``.
         device (torch.device): Device of the inputs.
         where (str): Operator name for error messages.
+        tensors (Sequence[Tensor]): The op's 4-D inputs (or their shapes),
+            checked against the Triton kernels' limits
+            (:func:`.triton_kernels.check_limits`) when those are chosen.
+        out_size (Sequence[int], optional): Output grid of the hard
+            superpixels, checked too.
 
     Returns:
         module: :mod:`.torch_kernels` or :mod:`.triton_kernels`.
@@ -68,9 +109,13 @@ def select_kernels(backend: str, device: torch.device, where: str) -> ModuleType
     if backend == 'torch':
         return torch_kernels
     if backend == 'auto':
-        if device.type == 'cuda' and triton_kernels() is not None:
-            return triton_kernels()
-        return torch_kernels
+        if not auto_uses_triton() or device.type != 'cuda' or triton_kernels() is None:
+            return torch_kernels
+        try:
+            triton_kernels().check_limits(*tensors, out_size=out_size)
+        except ValueError:  # beyond the Triton kernels' limits
+            return torch_kernels
+        return triton_kernels()
     if triton_kernels() is None:
         raise RuntimeError(f"{where}: backend='triton' needs the `triton` "
                            f'package, which does not import here '
@@ -81,6 +126,10 @@ def select_kernels(backend: str, device: torch.device, where: str) -> ModuleType
                          f'interpreter when TRITON_INTERPRET=1 is set; got '
                          f"{device.type} tensors (use backend='torch' or "
                          f"'auto')")
+    try:
+        triton_kernels().check_limits(*tensors, out_size=out_size)
+    except ValueError as error:
+        raise ValueError(f'{where}: {error}') from None
     return triton_kernels()
 
 
@@ -111,7 +160,7 @@ def superpixel_upsample(coarse: Tensor, assign: Tensor, *, backend: str = 'auto'
     _check_tensor(coarse, 'coarse', where)
     _check_assignment(assign, 'assign', where)
     _check_coarse_pair(coarse, assign, 'coarse', 'assign', where)
-    kernels = select_kernels(backend, coarse.device, where)
+    kernels = select_kernels(backend, coarse.device, where, (coarse, assign))
     out_dtype, dtype = _dtypes(coarse, assign)
     with _autocast_off(coarse.device):
         out = SuperpixelUpsampleFn.apply(kernels, *_prepare(kernels, dtype, coarse, assign))
@@ -147,7 +196,7 @@ def superpixel_upsample_hierarchy(coarse: Tensor,
     assignments = _check_hierarchy(assignments, where)
     _check_coarse_pair(coarse, assignments[-1], 'coarse', f'assignments[{len(assignments) - 1}]',
                        where)
-    kernels = select_kernels(backend, coarse.device, where)
+    kernels = select_kernels(backend, coarse.device, where, (coarse, *assignments))
     out_dtype, dtype = _dtypes(coarse, *assignments)
     with _autocast_off(coarse.device):
         if kernels is not torch_kernels and not (torch.is_grad_enabled() and any(
@@ -190,7 +239,7 @@ def superpixel_downsample(fine: Tensor,
     _check_assignment(assign, 'assign', where)
     _check_fine_pair(fine, assign, 'fine', 'assign', where)
     _check_eps(eps, where)
-    kernels = select_kernels(backend, fine.device, where)
+    kernels = select_kernels(backend, fine.device, where, (fine, assign))
     out_dtype, dtype = _dtypes(fine, assign)
     with _autocast_off(fine.device):
         out = SuperpixelDownsampleFn.apply(kernels, *_prepare(kernels, dtype, fine, assign),
@@ -226,7 +275,7 @@ def superpixel_reconstruct(x: Tensor,
     assignments = _check_hierarchy(assignments, where)
     _check_fine_pair(x, assignments[0], 'x', 'assignments[0]', where)
     _check_eps(eps, where)
-    kernels = select_kernels(backend, x.device, where)
+    kernels = select_kernels(backend, x.device, where, (x, *assignments))
     out_dtype, dtype = _dtypes(x, *assignments)
     with _autocast_off(x.device):
         out = SuperpixelReconstructFn.apply(kernels, float(eps),
@@ -263,7 +312,7 @@ def neighbour_correlation(fine: Tensor, coarse: Tensor, *, backend: str = 'auto'
     """
     where = 'neighbour_correlation'
     _check_feature_pair(fine, coarse, where)
-    kernels = select_kernels(backend, fine.device, where)
+    kernels = select_kernels(backend, fine.device, where, (fine, coarse))
     out_dtype, dtype = _dtypes(fine, coarse)
     with _autocast_off(fine.device):
         out = NeighbourCorrelationFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse))
@@ -313,7 +362,7 @@ def seed_softmax(fine: Tensor,
                                                         (int, float)) or not normalize_eps > 0):
         raise ValueError(f'{where}: `normalize_eps` must be a positive number, got '
                          f'{normalize_eps!r}')
-    kernels = select_kernels(backend, fine.device, where)
+    kernels = select_kernels(backend, fine.device, where, (fine, coarse))
     _, dtype = _dtypes(fine, coarse)
     with _autocast_off(fine.device):
         if normalize_eps is not None:
@@ -368,7 +417,7 @@ def hard_superpixels(assignments: Sequence[Tensor],
     if not (0 < crop[0] <= H and 0 < crop[1] <= W) or min(size) <= 0:
         raise ValueError(f'{where}: `crop` {crop} must lie inside the fine grid {(H, W)} and '
                          f'`size` {size} be positive')
-    kernels = select_kernels(backend, assignments[0].device, where)
+    kernels = select_kernels(backend, assignments[0].device, where, assignments, out_size=size)
     if kernels is not torch_kernels and len(assignments) <= 2:
         return _hard_superpixels_op([a.detach() for a in assignments], list(size), list(crop))
     device = assignments[0].device
@@ -425,7 +474,7 @@ def _(assignments: List[Tensor], size: List[int], crop: List[int]) -> Tensor:
 
 
 __all__ = [
-    'BACKENDS', 'select_kernels', 'superpixel_upsample', 'superpixel_downsample',
-    'superpixel_reconstruct', 'neighbour_correlation', 'seed_softmax', 'hard_superpixels',
-    'superpixel_upsample_hierarchy'
+    'BACKENDS', 'TRITON_ENV', 'TRITON_VERIFIED', 'auto_uses_triton', 'select_kernels',
+    'superpixel_upsample', 'superpixel_downsample', 'superpixel_reconstruct',
+    'neighbour_correlation', 'seed_softmax', 'hard_superpixels', 'superpixel_upsample_hierarchy'
 ]

@@ -8,8 +8,9 @@ coarse rows of one image at a time on CPU, so that the working set stays in
 cache, with images spread over a small thread pool; large blocks on other
 devices), with the coarse rows of a block widened to fine-column resolution so
 that every inner loop runs over contiguous memory. No 3x3 unfold is ever
-materialised. This is the ``backend='torch'`` path (and ``'auto'`` for
-non-CUDA tensors); CUDA tensors get :mod:`.triton_kernels` under ``'auto'``.
+materialised. This is the ``backend='torch'`` path and ``'auto'``'s (CUDA
+tensors get :mod:`.triton_kernels` under ``'auto'`` only where those are
+enabled: :func:`.superpixel.auto_uses_triton`).
 """
 import contextlib
 import os

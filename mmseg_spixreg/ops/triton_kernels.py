@@ -22,8 +22,15 @@ How the kernels are shaped:
 * **Assignment in registers.** The 9 assignment tiles of a program are loaded
   once, before the channel loop, and reused for every channel; the seed mass
   of the weighted mean comes from those same tiles (no separate pass).
-* **int32 offsets** inside an image plane (checked: :func:`_check_size`), the
-  per-image base in int64.
+* **int32 offsets** inside an image plane, the per-image base in int64; the
+  grid is (tiles along W, tiles along H, images), and CUDA allows at most
+  65535 blocks along y and z. Both limits are checked before any launch
+  (:func:`check_limits`, a ValueError naming the limit; ``backend='auto'``
+  falls back to the torch kernels there).
+* **Scalars** (``eps``, ``1 / tau``, ``normalize_eps``) are float64 kernel
+  parameters converted to the accumulation dtype inside the kernel, so a
+  float64 run keeps them in float64 (Triton passes a plain Python float as a
+  32-bit parameter).
 * **Dtypes.** Loads are converted to the accumulation type (float32, or
   float64 for float64 inputs); results are stored in the dtype of the result
   (the promoted input dtype, e.g. bfloat16), so no conversion pass follows.
@@ -40,10 +47,17 @@ The kernels are plain functions jitted on first use with :func:`triton.jit`
 (:func:`_jit`): compiled for CUDA tensors, or run by Triton's interpreter
 (CPU tensors included) when ``TRITON_INTERPRET=1`` is set at call time. The
 choice is made per call, not frozen when this module is imported, so one
-process can run both (see :func:`_interpreter_library`).
+process can run both: an interpreted launch leaves ``triton.language`` exactly
+as it found it (:func:`_interpreted_launch`; Triton's interpreter patches it
+and, for the library functions a kernel calls, does not restore it, which
+broke every later compile). Where ``triton`` itself was imported with
+``TRITON_INTERPRET=1`` set, its library is interpreter-only for the whole
+process and a compiled launch is a RuntimeError saying so.
 """
 import contextlib
 import functools
+import sys
+import types
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -73,6 +87,9 @@ FUSED_BLOCK_X = 16
 NUM_WARPS = 4
 FUSED_NUM_WARPS = 8
 _INT32_MAX = 2**31 - 1
+#: CUDA's limits on a launch grid: blocks along x, and along y and z.
+GRID_X_MAX = 2**31 - 1
+GRID_YZ_MAX = 65535
 
 
 # ---------------------------------------------------------------------------
@@ -120,15 +137,16 @@ def _upsample_kernel(coarse_ptr, assign_ptr, out_ptr, C, H, W, ACC: tl.constexpr
         o_base += HW
 
 
-def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, other_ptr, bias_ptr, C, H, W, eps,
-                       MASS: tl.constexpr, DIVIDE: tl.constexpr, DOT: tl.constexpr,
+def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, other_ptr, bias_ptr, C, H, W,
+                       eps: tl.float64, MASS: tl.constexpr, DIVIDE: tl.constexpr, DOT: tl.constexpr,
                        ACC: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
     """out[b, c, s] = sum_j sum_{p in cell(s - d_j)} A[b, j, p] fine[b, c, p].
 
-    MASS: the seed mass ``sum_j sum_p A[b, j, p] + eps`` is computed from the
-    same assignment tiles, stored to ``denom`` and divides ``out`` (the
-    weighted mean); DIVIDE: ``out`` is divided by the given ``denom``; DOT:
-    ``bias[b, s] = sum_c out[b, c, s] * other[b, c, s]`` is stored too.
+    MASS: the seed mass ``sum_j sum_p A[b, j, p] + eps`` (``eps``, a float64
+    parameter, in the accumulation dtype) is computed from the same assignment
+    tiles, stored to ``denom`` and divides ``out`` (the weighted mean);
+    DIVIDE: ``out`` is divided by the given ``denom``; DOT: ``bias[b, s] =
+    sum_c out[b, c, s] * other[b, c, s]`` is stored too.
 
     A program owns BLOCK_Y x BLOCK_X seeds; its fine tensors are 4-D
     ``(BLOCK_Y, 2, BLOCK_X, 2)`` (seed row, pixel row in the cell, seed
@@ -160,7 +178,7 @@ def _downsample_kernel(fine_ptr, assign_ptr, out_ptr, denom_ptr, other_ptr, bias
         if MASS:
             mass += a
     if MASS:
-        denom = tl.sum(tl.sum(mass, axis=3), axis=1) + eps
+        denom = tl.sum(tl.sum(mass, axis=3), axis=1) + tl.full([], eps, ACC)
         tl.store(denom_ptr + b * (h * w) + s_off, denom.to(denom_ptr.dtype.element_ty), mask=seeds)
     if DIVIDE:
         denom = tl.load(denom_ptr + b * (h * w) + s_off, mask=seeds, other=1.0).to(ACC)
@@ -269,10 +287,11 @@ def _upsample2_kernel(coarse_ptr, assign2_ptr, assign1_ptr, mid_ptr, out_ptr, C,
 
 
 def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_ptr, out_ptr, so_ptr,
-                        bo_ptr, C, H, W, scale, norm_eps, HAS_G: tl.constexpr, HAS_S: tl.constexpr,
-                        HAS_BIAS: tl.constexpr, UPSAMPLE_S: tl.constexpr, DIVIDE: tl.constexpr,
-                        SOFTMAX: tl.constexpr, NORMALISE: tl.constexpr, ACC: tl.constexpr,
-                        BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr):
+                        bo_ptr, C, H, W, scale: tl.float64, norm_eps: tl.float64,
+                        HAS_G: tl.constexpr, HAS_S: tl.constexpr, HAS_BIAS: tl.constexpr,
+                        UPSAMPLE_S: tl.constexpr, DIVIDE: tl.constexpr, SOFTMAX: tl.constexpr,
+                        NORMALISE: tl.constexpr, ACC: tl.constexpr, BLOCK_Y: tl.constexpr,
+                        BLOCK_X: tl.constexpr):
     """The gradient of an assignment, and what the same gathers give.
 
     ``out[b, j, y, x] = <g[b, :, y, x], u[b, :, seed_j]> (HAS_G)
@@ -284,8 +303,10 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
     level's scaled gradient and bias in the same pass. NORMALISE (with HAS_G
     only): the products are cosine similarities, ``<g, u_j> / (max(|g|, eps)
     max(|u_j|, eps))`` (``F.normalize`` of both inputs folded in: the squared
-    norms accumulate in the same channel loop). Tiles of cells as in
-    :func:`_upsample_kernel`; the 9 accumulators are separate register tiles.
+    norms accumulate in the same channel loop). ``scale`` and ``norm_eps``
+    are float64 parameters used in the accumulation dtype. Tiles of cells as
+    in :func:`_upsample_kernel`; the 9 accumulators are separate register
+    tiles.
     """
     b = tl.program_id(2).to(tl.int64)
     cy = (tl.program_id(1) * BLOCK_Y + tl.arange(0, BLOCK_Y))[:, None, None, None]
@@ -361,12 +382,14 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
     if DIVIDE:
         tl.store(bo_ptr + b * HW + off, bo.to(bo_ptr.dtype.element_ty), mask=pix)
     if NORMALISE:
-        g_norm = tl.maximum(tl.sqrt(gg), norm_eps)
+        n_eps = tl.full([], norm_eps, ACC)
+        g_norm = tl.maximum(tl.sqrt(gg), n_eps)
         cos = ()
         for j in tl.static_range(9):
-            cos = cos + (acc[j] / (g_norm * tl.maximum(tl.sqrt(norms[j]), norm_eps)), )
+            cos = cos + (acc[j] / (g_norm * tl.maximum(tl.sqrt(norms[j]), n_eps)), )
         acc = cos
     if SOFTMAX:
+        scale_acc = tl.full([], scale, ACC)
         # a finite floor instead of -inf: lanes past the image stay NaN-free
         top = tl.full([BLOCK_Y, 2, BLOCK_X, 2], -1e30, dtype=ACC)
         logits = ()
@@ -374,7 +397,7 @@ def _correlation_kernel(g_ptr, u_ptr, f_ptr, s_ptr, bias_ptr, assign_ptr, den_pt
             sy = cy + (j // 3 - 1)
             sx = cx + (j % 3 - 1)
             inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
-            v = tl.where(inside, acc[j] * scale, -1e30)
+            v = tl.where(inside, acc[j] * scale_acc, -1e30)
             top = tl.maximum(top, v)
             logits = logits + (v, )
         total = tl.zeros([BLOCK_Y, 2, BLOCK_X, 2], dtype=ACC)
@@ -470,6 +493,7 @@ def _hard_superpixels_kernel(assign1_ptr, assign2_ptr, out_ptr, H, W, OH, OW, CH
 # The functions of triton.language that the kernels call and that triton
 # itself defines with @triton.jit (tl.where, tl.exp, tl.load ... are builtins).
 _LIBRARY_FUNCTIONS = ('max', 'sum', 'zeros', 'maximum', 'minimum', 'sqrt')
+_MISSING = object()
 
 
 @functools.lru_cache(maxsize=None)
@@ -486,41 +510,119 @@ def _interpreted(function: Callable):
     return InterpretedFunction(function.fn)
 
 
-@contextlib.contextmanager
-def _interpreter_library():
-    """While an interpreted kernel runs, interpreted versions of the library
-    functions it calls.
+def _language_namespaces() -> List[object]:
+    """Every module of ``triton.language`` (``tl``, ``tl.core``, ``tl.math``,
+    ``tl.standard`` ...) and every class they define: what Triton's
+    interpreter patches while it runs a kernel."""
+    modules = [
+        module for name, module in list(sys.modules.items())
+        if isinstance(module, types.ModuleType) and (
+            name == 'triton.language' or name.startswith('triton.language.'))
+    ]
+    classes = {}
+    for module in modules:
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and str(getattr(value, '__module__',
+                                                       '')).startswith('triton.language'):
+                classes[id(value)] = value
+    return modules + list(classes.values())
 
-    Triton decides when it is imported whether its own ``@triton.jit``
-    library functions (``tl.sum``, ``tl.max``, ``tl.zeros``) are
-    interpretable; if it was imported before ``TRITON_INTERPRET=1`` was set,
-    an interpreted kernel calling them fails ("Cannot call @triton.jit'd
-    outside of the scope of a kernel"). They are swapped for interpreted
-    wrappers of the same Python functions for the duration of the launch and
-    restored afterwards.
+
+def _snapshot_language() -> List[Tuple[object, dict]]:
+    """``(namespace, copy of its __dict__)`` for :func:`_language_namespaces`."""
+    return [(namespace, dict(vars(namespace))) for namespace in _language_namespaces()]
+
+
+def _restore_language(snapshot: List[Tuple[object, dict]]) -> None:
+    """Put every attribute of the namespaces in ``snapshot`` back to the very
+    object it was, and remove what was added (a submodule imported meanwhile
+    excepted: an import, not a patch).
+
+    The interpreter runs its rewritten copies of library functions (``tl.sum``
+    ...) in their module's namespace, to which it adds its own names once, on
+    the first rewrite; those names are removed here, so the cached rewrites of
+    the functions of these modules are dropped too (the next interpreted
+    launch rewrites them again).
     """
+    module_dicts = set()
+    for namespace, saved in snapshot:
+        current = vars(namespace)
+        if isinstance(namespace, types.ModuleType):
+            module_dicts.add(id(current))
+        for name in [n for n in current if n not in saved]:
+            value = current[name]
+            if isinstance(value, types.ModuleType) and value.__name__ == (
+                    f'{getattr(namespace, "__name__", "")}.{name}'):
+                continue
+            delattr(namespace, name)
+        for name, value in saved.items():
+            if current.get(name, _MISSING) is not value:
+                setattr(namespace, name, value)
+    from triton.runtime.interpreter import InterpretedFunction
+    rewritten = getattr(InterpretedFunction, 'rewritten_fn', None)
+    if isinstance(rewritten, dict):
+        for fn in [f for f in rewritten if id(getattr(f, '__globals__', None)) in module_dicts]:
+            del rewritten[fn]
+
+
+@contextlib.contextmanager
+def _interpreted_launch():
+    """Around an interpreted launch: interpreted versions of the library
+    functions the kernel calls, and ``triton.language`` exactly as before
+    afterwards.
+
+    * Triton decides when it is imported whether its own ``@triton.jit``
+      library functions (``tl.sum``, ``tl.max``, ``tl.zeros``) are
+      interpretable; if it was imported before ``TRITON_INTERPRET=1`` was set,
+      an interpreted kernel calling them fails ("Cannot call @triton.jit'd
+      outside of the scope of a kernel"). They are swapped for interpreted
+      wrappers of the same Python functions for the duration of the launch.
+    * Triton's interpreter replaces the builtins of ``triton.language`` (and
+      of ``tl.core``, ``tl.tensor`` ...) by interpreter versions while it
+      runs; it restores those of the kernel's own launch, but not those it
+      patches for a library function the kernel calls (Triton 3.8:
+      ``InterpretedFunction.__call__``). Left patched, ``tl.core`` made every
+      later compile in the process fail (``'ir.value' object has no
+      attribute 'dtype'`` at the first ``.to()``) unless the kernel was in
+      Triton's on-disk cache. Every module of ``triton.language`` and every
+      class it defines is snapshotted before the launch and restored after it
+      (:func:`_restore_language`), whatever the Triton version patches.
+    """
+    from triton.runtime.interpreter import InterpretedFunction  # noqa: F401 (its imports first)
     from triton.runtime.jit import JITFunction
-    saved = {}
-    for name in _LIBRARY_FUNCTIONS:
-        function = getattr(tl, name)
-        if isinstance(function, JITFunction):
-            saved[name] = function
-            setattr(tl, name, _interpreted(function))
+    snapshot = _snapshot_language()
     try:
+        for name in _LIBRARY_FUNCTIONS:
+            function = getattr(tl, name)
+            if isinstance(function, JITFunction):
+                setattr(tl, name, _interpreted(function))
         yield
     finally:
-        for name, function in saved.items():
-            setattr(tl, name, function)
+        _restore_language(snapshot)
+
+
+@functools.lru_cache(maxsize=None)
+def _library_interpreted_only() -> bool:
+    """Whether ``triton`` was imported with ``TRITON_INTERPRET=1`` set: its own
+    ``@triton.jit`` library functions are then interpreter-only (no compile
+    can use them) for the life of the process."""
+    return type(tl.standard.sum).__name__ == 'InterpretedFunction'
 
 
 def _launch(kernel: Callable, grid: Tuple[int, ...], *args, **meta) -> None:
     """Launch ``kernel`` (compiled, or interpreted under TRITON_INTERPRET=1)."""
     interpret = bool(triton.knobs.runtime.interpret)
+    if not interpret and _library_interpreted_only():
+        raise RuntimeError('triton kernels: `triton` was imported with TRITON_INTERPRET=1 set, so '
+                           'its library (tl.sum, tl.zeros ...) runs only in the interpreter in '
+                           'this process and cannot be compiled; run compiled (CUDA) launches in '
+                           "a process that imports triton without TRITON_INTERPRET, or use "
+                           "backend='torch'")
     jitted = _jitted(kernel, interpret)
     if not interpret:
         jitted[grid](*args, **meta)
         return
-    with _interpreter_library():
+    with _interpreted_launch():
         jitted[grid](*args, **meta)
 
 
@@ -554,17 +656,82 @@ def _result(*tensors: Tensor) -> torch.dtype:
     return dtype
 
 
-def _check_size(*tensors: Tensor) -> None:
-    """The kernels address an image plane (9 assignment planes) with int32."""
+def _shape(t) -> Tuple[int, ...]:
+    return tuple(t.shape) if isinstance(t, Tensor) else tuple(int(n) for n in t)
+
+
+def _min_block_rows() -> int:
+    """The fewest rows of cells (coarse positions) a program of any kernel
+    owns: the most tile rows any launch on a fine grid of ``2 h`` rows has is
+    ``cdiv(h, _min_block_rows())``."""
+    return min(BLOCK_Y, SEED_BLOCK_Y, CORR_BLOCK_Y, FUSED_BLOCK_Y - 2)
+
+
+def check_limits(*tensors, out_size: Optional[Sequence[int]] = None) -> None:
+    """Raise a ValueError naming the limit where the kernels cannot run
+    ``tensors`` (4-D tensors, or their shapes): before any launch, for every
+    kernel that the forward and backward passes of an op on them may launch.
+
+    * int32 offsets inside an image: at most ``2**31 - 1`` elements per image
+      of a tensor (``C * H * W``) and per assignment (``9 * H * W``); with
+      ``out_size`` (the hard superpixels' output grid), ``H' * W'`` too. The
+      per-image base is int64, so a batch may hold more.
+    * CUDA's grid: at most 65535 blocks along y (tile rows: ``cdiv(H / 2,
+      rows per tile)`` for a fine grid of H rows, the smallest tile of any
+      kernel counted; ``cdiv(H', 2 * BLOCK_Y)`` for ``out_size``) and along z
+      (one block per image: at most 65535 images), ``2**31 - 1`` along x.
+
+    Args:
+        *tensors (Tensor | Sequence[int]): (B, C, H, W) tensors or shapes.
+        out_size (Sequence[int], optional): (H', W') of a hard-superpixel
+            output.
+    """
+    rows = _min_block_rows()
+    cols = min(BLOCK_X, SEED_BLOCK_X, CORR_BLOCK_X, FUSED_BLOCK_X - 2)
     for t in tensors:
-        if t.shape[1] * t.shape[2] * t.shape[3] > _INT32_MAX or 9 * t.shape[2] * t.shape[
-                3] > _INT32_MAX:
-            raise ValueError(f'triton kernels: a tensor of shape {tuple(t.shape)} has more than '
-                             f'2**31 - 1 elements per image; use backend=\'torch\'')
+        shape = _shape(t)
+        if len(shape) != 4:
+            raise ValueError(f'triton kernels: expected (B, C, H, W) tensors, got shape {shape}')
+        B, C, H, W = shape
+        if C * H * W > _INT32_MAX or 9 * H * W > _INT32_MAX:
+            raise ValueError(f'triton kernels: a tensor of shape {shape} has more than 2**31 - 1 '
+                             f'elements per image (the kernels address an image with int32); '
+                             f"use backend='torch'")
+        if B > GRID_YZ_MAX:
+            raise ValueError(f'triton kernels: a batch of {B} images exceeds CUDA\'s grid limit '
+                             f'of {GRID_YZ_MAX} blocks along z (one per image); split the batch '
+                             f"or use backend='torch'")
+        if triton.cdiv(H // 2, rows) > GRID_YZ_MAX:
+            raise ValueError(f'triton kernels: a grid of {H} rows needs '
+                             f'{triton.cdiv(H // 2, rows)} tiles along H, more than CUDA\'s grid '
+                             f'limit of {GRID_YZ_MAX} blocks along y (at most '
+                             f"{2 * rows * GRID_YZ_MAX} rows); use backend='torch'")
+        if triton.cdiv(W // 2, cols) > GRID_X_MAX:  # implied by the int32 limit
+            raise ValueError(f'triton kernels: a grid of {W} columns exceeds CUDA\'s grid limit '
+                             f"of 2**31 - 1 blocks along x; use backend='torch'")
+    if out_size is not None:
+        oh, ow = (int(n) for n in out_size)
+        if oh * ow > _INT32_MAX:
+            raise ValueError(f'triton kernels: a hard-superpixel output of {oh}x{ow} has more than '
+                             f'2**31 - 1 elements per image (int32 offsets); use '
+                             f"backend='torch'")
+        if triton.cdiv(oh, 2 * BLOCK_Y) > GRID_YZ_MAX:
+            raise ValueError(f'triton kernels: a hard-superpixel output of {oh} rows needs '
+                             f'{triton.cdiv(oh, 2 * BLOCK_Y)} tiles along H, more than CUDA\'s '
+                             f'grid limit of {GRID_YZ_MAX} blocks along y; use '
+                             f"backend='torch'")
 
 
 def _tiles(height: int, width: int, batch: int, block_y: int, block_x: int):
-    return triton.cdiv(width, block_x), triton.cdiv(height, block_y), batch
+    """The grid of a launch over ``height x width`` positions of ``batch``
+    images in ``block_y x block_x`` tiles; a ValueError beyond CUDA's grid
+    limits (:func:`check_limits` catches those earlier, for a whole op)."""
+    grid = (triton.cdiv(width, block_x), triton.cdiv(height, block_y), batch)
+    for axis, blocks, limit in zip('xyz', grid, (GRID_X_MAX, GRID_YZ_MAX, GRID_YZ_MAX)):
+        if blocks > limit:
+            raise ValueError(f'triton kernels: a launch grid of {grid} blocks exceeds CUDA\'s '
+                             f'limit of {limit} blocks along {axis}; use backend=\'torch\'')
+    return grid
 
 
 def _c(t: Tensor) -> Tensor:
@@ -691,7 +858,7 @@ def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Te
     """Eq. 2: (B, C, h, w), (B, 9, 2h, 2w) -> (B, C, 2h, 2w) in the promoted
     input dtype (into ``out`` if given)."""
     coarse, assign = _c(coarse), _c(assign)
-    _check_size(coarse, assign)
+    check_limits(coarse, assign)
     B, C, h, w = coarse.shape
     if out is None:
         out = coarse.new_empty(B, C, 2 * h, 2 * w, dtype=_result(coarse, assign))
@@ -702,7 +869,7 @@ def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Te
     """Adjoint of :func:`upsample` in its first argument (the weighted-mean
     numerator): (B, C, H, W), (B, 9, H, W) -> (B, C, H/2, W/2)."""
     fine, assign = _c(fine), _c(assign)
-    _check_size(fine, assign)
+    check_limits(fine, assign)
     B, C, H, W = fine.shape
     if out is None:
         out = fine.new_empty(B, C, H // 2, W // 2, dtype=_result(fine, assign))
@@ -713,7 +880,7 @@ def weighted_mean(fine: Tensor, assign: Tensor, eps: float) -> Tuple[Tensor, Ten
     """``(mean (B, C, H/2, W/2), mass + eps (B, 1, H/2, W/2))`` in one
     launch; the mass in the accumulation dtype."""
     fine, assign = _c(fine), _c(assign)
-    _check_size(fine, assign)
+    check_limits(fine, assign)
     B, C, H, W = fine.shape
     out = fine.new_empty(B, C, H // 2, W // 2, dtype=_result(fine, assign))
     denom = fine.new_empty(B, 1, H // 2, W // 2, dtype=_acc(fine, assign)[0])
@@ -725,7 +892,7 @@ def correlation(fine: Tensor, coarse: Tensor, bias: Optional[Tensor] = None) -> 
     """out[j, y, x] = <fine[:, y, x], coarse[:, seed_j]> - bias[seed_j]:
     (B, C, H, W), (B, C, H/2, W/2), bias (B, 1, H/2, W/2) -> (B, 9, H, W)."""
     fine, coarse = _c(fine), _c(coarse)
-    _check_size(fine, coarse)
+    check_limits(fine, coarse)
     B, _, H, W = fine.shape
     out = fine.new_empty(B, 9, H, W, dtype=_result(fine, coarse))
     return _launch_correlation(out, g=fine, u=coarse, bias=None if bias is None else _c(bias))
@@ -740,7 +907,7 @@ def seed_softmax(fine: Tensor,
     accumulation dtype. With ``norm_eps``, of the cosine similarities instead
     (``F.normalize(., eps=norm_eps)`` of both inputs, in the same launch)."""
     fine, coarse = _c(fine), _c(coarse)
-    _check_size(fine, coarse)
+    check_limits(fine, coarse)
     B, _, H, W = fine.shape
     out = fine.new_empty(B, 9, H, W, dtype=_acc(fine, coarse)[0])
     return _launch_correlation(out, g=fine, u=coarse, softmax_scale=1.0 / tau, norm_eps=norm_eps)
@@ -775,7 +942,7 @@ def upsample_levels(coarse: Tensor,
     """
     coarse = _c(coarse)
     assignments = [_c(a) for a in assignments]
-    _check_size(coarse, *assignments)
+    check_limits(coarse, *assignments)
     B, C = coarse.shape[:2]
     acc = _acc(coarse, *assignments)[0]
     result = _result(coarse, *assignments)
@@ -813,7 +980,7 @@ def reconstruct_forward(x: Tensor, assignments: Sequence[Tensor],
     """
     x = _c(x)
     assignments = [_c(a) for a in assignments]
-    _check_size(x, *assignments)
+    check_limits(x, *assignments)
     acc = _acc(x, *assignments)[0]
     B, C = x.shape[:2]
     means, denoms = [], []
@@ -904,10 +1071,10 @@ def hard_superpixels(assignments: Sequence[Tensor],
         raise ValueError('triton hard_superpixels: one or two levels')
     a1 = _c(assignments[0])
     a2 = _c(assignments[-1])
-    _check_size(a1)
     B, _, H, W = a1.shape
     ch, cw = crop if crop is not None else (H, W)
     oh, ow = size if size is not None else (ch, cw)
+    check_limits(a1, out_size=(oh, ow))
     resize = (oh, ow) != (H, W) or (ch, cw) != (H, W)
     out = a1.new_empty(B, oh, ow, dtype=torch.int64)
     _jit(_hard_superpixels_kernel)[_tiles(oh, ow, B, 2 * BLOCK_Y, 2 * BLOCK_X)](

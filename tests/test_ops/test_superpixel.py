@@ -392,8 +392,17 @@ def test_half_precision_normalisation_is_safe():
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA is not available')
 
 
+@pytest.fixture(params=['torch', 'triton'])
+def auto_kernels(request, monkeypatch):
+    """What ``backend='auto'`` runs for CUDA tensors: the torch kernels (the default until a GPU
+    run has verified the Triton kernels) or, opted in with MMSEG_SPIXREG_TRITON=1, Triton's."""
+    monkeypatch.setenv('MMSEG_SPIXREG_TRITON', '1' if request.param == 'triton' else '0')
+    monkeypatch.delenv('TRITON_INTERPRET', raising=False)
+    return request.param
+
+
 @requires_cuda
-def test_cuda_matches_cpu():
+def test_cuda_matches_cpu(auto_kernels):
     torch.manual_seed(17)
     module = SuperpixelAssignment(4, 4, embed_dims=8, tau=0.1)
     fine, coarse = torch.randn(2, 4, 16, 12), torch.randn(2, 4, 8, 6)
@@ -412,7 +421,7 @@ def test_cuda_matches_cpu():
 
 
 @requires_cuda
-def test_cuda_autocast_fp16_finite():
+def test_cuda_autocast_fp16_finite(auto_kernels):
     torch.manual_seed(18)
     module = SuperpixelAssignment(8, 8, **K_TAU).cuda()
     fine = torch.randn(2, 8, 32, 32, device='cuda') * 100
