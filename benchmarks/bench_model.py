@@ -7,7 +7,9 @@ regularized vs unregularized HCFCN-16 on the same batch.
 
 Two lines are always printed, on every device: ``inference ratio HCFCN-16 / FCN-16 ...`` and
 ``training-step ratio regularized / unregularized ...`` (goals: <= 1.10 and <= 1.05).
-On CUDA the superpixel ops run the Triton kernels (``backend='auto'``).
+The superpixel ops run with ``backend='auto'``: the torch kernels, or on CUDA the Triton kernels
+where they are opted in; ``--backend triton`` (or ``torch``) sets that for the run
+(``MMSEG_SPIXREG_TRITON``), and the first line names the kernel set that ran.
 
 Models are built from the Cityscapes configs (19 classes) with random initialisation. On a
 CPU shared with other jobs, ``--threads 1`` gives stable numbers: with 2 threads on 2 busy cores,
@@ -15,6 +17,7 @@ every small op waits for the second thread (element-wise ops measured 100x slowe
 """
 import argparse
 import copy
+import os
 import os.path as osp
 import statistics
 import time
@@ -27,6 +30,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_spixreg.models  # noqa: F401
+from mmseg_spixreg.ops.superpixel import TRITON_ENV, select_kernels
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -183,13 +187,23 @@ def main():
         help='also time both models captured as CUDA graphs (CUDA only)')
     parser.add_argument(
         '--compile', action='store_true', help='also time both models under torch.compile')
+    parser.add_argument(
+        '--backend',
+        choices=['auto', 'torch', 'triton'],
+        default='auto',
+        help="kernels of the superpixel ops on CUDA: 'triton' / 'torch' set MMSEG_SPIXREG_TRITON "
+        "to 1 / 0 for this run; 'auto' keeps the default (default: auto)")
     args = parser.parse_args()
+    if args.backend != 'auto':
+        os.environ[TRITON_ENV] = '1' if args.backend == 'triton' else '0'
+
     if args.cuda_graph and not args.device.startswith('cuda'):
         parser.error('--cuda-graph needs --device cuda')
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
-    print(f'device {dev}, torch threads {torch.get_num_threads()}')
+    kernels = select_kernels('auto', torch.device(dev), 'bench_model').__name__.rsplit('.', 1)[-1]
+    print(f'device {dev}, torch threads {torch.get_num_threads()}, superpixel ops: {kernels}')
 
     fcn = build('fcn16_r34_cityscapes_fine.py', dev).eval()
     hcfcn = build('hcfcn16_r34_cityscapes_fine.py', dev).eval()

@@ -13,7 +13,9 @@ With ``--device cuda`` (or ``auto`` on a machine with a GPU) the CUDA run also
 covers the five sizes of the GPU table (docs/design.md) (``CUDA_SIZES``: 4x16x256x256,
 8x32x256x256, 8x5x512x512, 8x19x512x1024, 8x5x128x128) and ends with a summary
 table; ``--backend`` picks the kernels of ``ours`` (default ``auto``: the
-Triton kernels for CUDA tensors, the torch kernels on CPU).
+torch kernels, or for CUDA tensors the Triton kernels where they are opted in
+with ``MMSEG_SPIXREG_TRITON=1``; ``--backend triton`` measures those
+explicitly). Each table's header names the kernel set that ran.
 
 Workload: ``B=8, C=32``, fine grid 256x256, two levels ``A4`` (B, 9,
 256, 256) and ``A8`` (B, 9, 128, 128), random valid (masked softmax)
@@ -84,6 +86,7 @@ import torch
 import torch.nn.functional as F
 
 from mmseg_spixreg.ops import superpixel_reconstruct, valid_seed_mask
+from mmseg_spixreg.ops.superpixel import select_kernels
 
 METHODS = ('unfold', 'ours')
 # (B, C, H, W) of the GPU table (docs/design.md), measured in addition on CUDA.
@@ -327,13 +330,19 @@ def cuda_memory(args, device):
     return result
 
 
+def kernel_set(backend, device):
+    """The kernel set ``backend`` runs on ``device`` ('torch_kernels' or 'triton_kernels')."""
+    return select_kernels(backend, device, 'bench_ops').__name__.rsplit('.', 1)[-1]
+
+
 def report(device, args, times, all_times, memory, bandwidth):
     mib = 2.0**20
     name = (f', {torch.cuda.get_device_name(device)}' if device.type == 'cuda' else '')
     print(f'\n== {device.type.upper()} ({torch.get_num_threads()} CPU threads'
           f'{name}), q(x, [A4, A8]) forward+backward, B={args.batch}, '
           f'C={args.channels}, {"x".join(map(str, _hw(args)))}, '
-          f'{args.repeats} repeats, backend of ours: {args.backend} ==')
+          f'{args.repeats} repeats, backend of ours: {args.backend} '
+          f'({kernel_set(args.backend, device)}) ==')
     for method in METHODS:
         runs = ', '.join(f'{t:.3f}' for t in all_times[method])
         print(f'{method:>7}: median {times[method]:.3f} s  [{runs}]   '
