@@ -137,31 +137,68 @@ def _as_long_tensor(gt) -> torch.Tensor:
     return gt.long()
 
 
+def _levels_of(assignments, levels) -> Tuple[int, ...]:
+    """The fine stride of each assignment, finest first (default: 4, 8, ... as many as there
+    are assignments); consecutive powers of two, as the neck builds them."""
+    if levels is None:
+        levels = [4 * 2**i for i in range(len(assignments))]
+    levels = tuple(int(s) for s in levels)
+    if len(levels) != len(assignments):
+        raise ValueError(f'{len(assignments)} assignments but levels {levels}')
+    if levels[0] < 2 or levels[0] & (levels[0] - 1) or any(
+            b != 2 * a for a, b in zip(levels[:-1], levels[1:])):
+        raise ValueError(f'levels must be consecutive powers of two >= 2, finest first, got '
+                         f'{levels}')
+    return levels
+
+
+def assignment_grid(height: int, width: int, levels: Sequence[int]) -> Tuple[int, int]:
+    """The grid of the finest learned assignment A(levels[0]) for an ``height x width`` label
+    map: the image padded bottom/right to a multiple of the coarsest stride ``2 * levels[-1]``,
+    divided by ``levels[0]``.
+
+    Args:
+        height (int): H.
+        width (int): W.
+        levels (Sequence[int]): fine stride of each learned assignment, finest first.
+
+    Returns:
+        tuple[int, int]: ``(h, w)`` of A(levels[0]).
+    """
+    top, fine = 2 * int(levels[-1]), int(levels[0])
+    return -(-height // top) * top // fine, -(-width // top) * top // fine
+
+
 def asa_from_assignments_counts(gt,
                                 assignments: Sequence[torch.Tensor],
                                 num_classes: int,
-                                ignore_index: int = 255) -> Tuple[int, int]:
+                                ignore_index: int = 255,
+                                levels: Sequence[int] = None) -> Tuple[int, int]:
     """Eq. 8, ``ASA(A, y) = ACC(q(y, A), y)``, as ``(correct, labelled)`` pixel counts.
 
     ``y`` is the one-hot encoding of the labelled pixels (ignored pixels: the zero vector),
-    ``A = [A(1), A(2), A(4), A(8)]`` with the fixed box assignments A(1), A(2) (each pixel to its
-    own cell) and the model's soft A(4), A(8); then ``q(y, A) = nearest_up4(q(cellmean4(y),
-    [A4, A8]))`` (eq. 3 through :func:`mmseg_spixreg.ops.superpixel_reconstruct`, in float64).
-    The predicted class of a pixel is the argmax of its reconstruction (ties: the lowest class
-    index) and ACC is the fraction of labelled pixels where it equals the label.
+    ``A = [A(1), ..., A(f/2), A(f), ...]`` with the fixed box assignments below the finest
+    learned stride ``f = levels[0]`` (each pixel to its own cell) and the model's soft ones;
+    then ``q(y, A) = nearest_up_f(q(cellmean_f(y), assignments))`` (eq. 3 through
+    :func:`mmseg_spixreg.ops.superpixel_reconstruct`, in float64). For the paper's levels
+    (4, 8): ``nearest_up4(q(cellmean4(y), [A4, A8]))``. The predicted class of a pixel is the
+    argmax of its reconstruction (ties: the lowest class index) and ACC is the fraction of
+    labelled pixels where it equals the label.
 
-    Geometry: ``gt`` covers the top-left of the stride-4 grid. The grid must be the smallest one
-    the hierarchy allows: A(4) of ``(2**L * ceil(H / (4 * 2**L)), ...)`` cells for L learned
-    levels (``4 * ceil(H / 16)`` rows for [A4, A8]), i.e. the image padded bottom/right to a
-    multiple of the coarsest stride; pixels of that padding are unlabelled.
+    Geometry: ``gt`` covers the top-left of the stride-f grid. The grid must be the smallest one
+    the hierarchy allows (:func:`assignment_grid`: the image padded bottom/right to a multiple
+    of the coarsest stride ``2 * levels[-1]``; ``4 * ceil(H / 16)`` rows of A(4) for (4, 8));
+    pixels of that padding are unlabelled.
 
     Args:
         gt (np.ndarray | Tensor): (H, W) or (1, H, W) integer labels in ``[0, num_classes)`` or
             ``ignore_index``.
-        assignments (Sequence[Tensor]): [A4, A8] (1, 9, h, w) each (or (9, h, w)), finest first,
-            at stride 4 and 8 of ``gt``; each pixel's 9 weights sum to 1.
+        assignments (Sequence[Tensor]): [A(levels[0]), ...] (1, 9, h, w) each (or (9, h, w)),
+            finest first, at the strides ``levels`` of ``gt``; each pixel's 9 weights sum to 1.
         num_classes (int): number of classes C.
         ignore_index (int): label of unlabelled pixels. Defaults to 255.
+        levels (Sequence[int], optional): fine stride of each assignment, finest first, as the
+            prediction's ``pred_assignments.levels`` gives them. Defaults to (4, 8, ...).
 
     Returns:
         tuple[int, int]: ``(correct, labelled)``.
@@ -173,7 +210,7 @@ def asa_from_assignments_counts(gt,
             or len(assignments) == 0:
         raise ValueError('assignments must be a non-empty list [A4, A8, ...] of (1, 9, h, w) '
                          f'tensors, got {type(assignments).__name__}')
-    levels = []
+    maps = []
     for i, a in enumerate(assignments):
         if not isinstance(a, torch.Tensor):
             raise ValueError(f'assignments[{i}] must be a tensor, got {type(a).__name__}')
@@ -181,15 +218,16 @@ def asa_from_assignments_counts(gt,
             a = a[None]
         if a.dim() != 4 or a.shape[0] != 1 or a.shape[1] != 9:
             raise ValueError(f'assignments[{i}] must be (1, 9, h, w), got {tuple(a.shape)}')
-        levels.append(a.detach().cpu().double())
+        maps.append(a.detach().cpu().double())
+    strides = _levels_of(maps, levels)
+    fine = strides[0]
     H, W = gt.shape
-    top = 4 * 2**len(levels)
-    expected = (-(-H // top) * top // 4, -(-W // top) * top // 4)
-    if tuple(levels[0].shape[-2:]) != expected:
+    expected = assignment_grid(H, W, strides)
+    if tuple(maps[0].shape[-2:]) != expected:
         raise ValueError(
-            f'assignments[0] has a {tuple(levels[0].shape[-2:])} grid but a {H}x{W} label map '
-            f'needs the stride-4 grid {expected} (the image padded to a multiple of {top}); are '
-            f'gt and the assignments in the same geometry?')
+            f'assignments[0] has a {tuple(maps[0].shape[-2:])} grid but a {H}x{W} label map '
+            f'needs the stride-{fine} grid {expected} (the image padded to a multiple of '
+            f'{2 * strides[-1]}); are gt and the assignments in the same geometry?')
     labelled = gt != ignore_index
     bad = labelled & ((gt < 0) | (gt >= num_classes))
     if bool(bad.any()):
@@ -198,15 +236,15 @@ def asa_from_assignments_counts(gt,
     n = int(labelled.sum())
     if n == 0:
         return 0, 0
-    h4, w4 = expected
-    # box A(1), A(2): the mean over each 4x4 cell of the one-hot labels = class counts / 16
+    hf, wf = expected
+    # the box levels: the mean over each f x f cell of the one-hot labels = class counts / f^2
     rows, cols = torch.nonzero(labelled, as_tuple=True)
     labels = gt[rows, cols]
-    cell = (rows // 4) * w4 + cols // 4
-    counts = torch.bincount(cell * num_classes + labels, minlength=h4 * w4 * num_classes)
-    y4 = (counts.double() / 16.0).view(h4, w4, num_classes).permute(2, 0, 1)[None]
+    cell = (rows // fine) * wf + cols // fine
+    counts = torch.bincount(cell * num_classes + labels, minlength=hf * wf * num_classes)
+    yf = (counts.double() / fine**2).view(hf, wf, num_classes).permute(2, 0, 1)[None]
     # eq. 3 through the learned levels; argmax per cell, broadcast to the cell's pixels
-    q = superpixel_reconstruct(y4.contiguous(), levels)
+    q = superpixel_reconstruct(yf.contiguous(), maps)
     cell_pred = q[0].argmax(dim=0).reshape(-1)
     correct = int((cell_pred[cell] == labels).sum())
     return correct, n
@@ -215,19 +253,22 @@ def asa_from_assignments_counts(gt,
 def asa_from_assignments(gt,
                          assignments: Sequence[torch.Tensor],
                          num_classes: int,
-                         ignore_index: int = 255) -> float:
+                         ignore_index: int = 255,
+                         levels: Sequence[int] = None) -> float:
     """ASA of the model's soft superpixels, eq. 8 (see :func:`asa_from_assignments_counts`).
 
     Args:
         gt (np.ndarray | Tensor): (H, W) integer labels.
-        assignments (Sequence[Tensor]): [A4, A8], (1, 9, h, w) each at stride 4 and 8 of gt.
+        assignments (Sequence[Tensor]): [A(levels[0]), ...], (1, 9, h, w) each.
         num_classes (int): number of classes.
         ignore_index (int): label of unlabelled pixels. Defaults to 255.
+        levels (Sequence[int], optional): their fine strides. Defaults to (4, 8, ...).
 
     Returns:
         float: in [0, 1]; NaN when no pixel is labelled.
     """
-    correct, labelled = asa_from_assignments_counts(gt, assignments, num_classes, ignore_index)
+    correct, labelled = asa_from_assignments_counts(gt, assignments, num_classes, ignore_index,
+                                                    levels)
     return correct / labelled if labelled else float('nan')
 
 
@@ -255,35 +296,40 @@ def pixel_accuracy_original(pred, gt, ignore_index: int = 255) -> float:
     return np.count_nonzero((pred == gt) & labelled) / (np.count_nonzero(labelled) + 1e-6)
 
 
-def one_hot_bilinear_to_grid(gt: torch.Tensor, num_classes: int, grid, ignore_index: int = 255):
+def one_hot_bilinear_to_grid(gt: torch.Tensor,
+                             num_classes: int,
+                             grid,
+                             ignore_index: int = 255,
+                             stride: int = 4):
     """The one-hot ground truth bilinearly resized to the finest assignment grid.
 
-    Void pixels are the zero vector. The map is zero-padded (bottom/right) to ``4 * grid`` (the
-    input the network saw, a multiple of its coarsest stride; no padding when H and W are
-    multiples of 16), then resized by ``F.interpolate(mode='bilinear', align_corners=False)``
-    without antialiasing: each cell value is the bilinear sample at the cell centre, i.e. the
-    mean of the 2x2 pixels (4i + 1, 4i + 2) x (4j + 1, 4j + 2), not the mean of the 4x4 cell.
-    Computed as exactly that mean of four class counts (the resize factor is always 4; equal to
-    ``F.interpolate`` up to float rounding, ``tests/test_evaluation/test_functional/``), without
-    the full-resolution one-hot map.
+    Void pixels are the zero vector. The map is zero-padded (bottom/right) to ``stride * grid``
+    (the input the network saw, a multiple of its coarsest stride), then resized by
+    ``F.interpolate(mode='bilinear', align_corners=False)`` without antialiasing: each cell value
+    is the bilinear sample at the cell centre, i.e. the mean of the 2x2 pixels around it
+    (``(4i + 1, 4i + 2) x (4j + 1, 4j + 2)`` for stride 4), not the mean of the cell. Computed as
+    exactly that mean of four class counts (equal to ``F.interpolate`` up to float rounding,
+    ``tests/test_evaluation/test_functional/``), without the full-resolution one-hot map.
 
     Args:
         gt (Tensor): (H, W) int64 labels in ``[0, num_classes)`` or ``ignore_index``.
         num_classes (int): C.
-        grid (tuple[int, int]): (h4, w4), the grid of A(4).
+        grid (tuple[int, int]): (h, w), the grid of the finest assignment.
         ignore_index (int): void label. Defaults to 255.
+        stride (int): its stride (an even resize factor). Defaults to 4.
 
     Returns:
-        Tensor: (1, C, h4, w4) float32.
+        Tensor: (1, C, h, w) float32.
     """
     H, W = gt.shape
     h4, w4 = int(grid[0]), int(grid[1])
-    padded = F.pad(gt, (0, 4 * w4 - W, 0, 4 * h4 - H), value=ignore_index)
+    padded = F.pad(gt, (0, stride * w4 - W, 0, stride * h4 - H), value=ignore_index)
     cell = torch.arange(h4 * w4).view(h4, w4)
     counts = torch.zeros(h4 * w4 * num_classes + 1, dtype=torch.float32)
-    for dy in (1, 2):
-        for dx in (1, 2):
-            labels = padded[dy::4, dx::4]
+    centre = (stride // 2 - 1, stride // 2)
+    for dy in centre:
+        for dx in centre:
+            labels = padded[dy::stride, dx::stride]
             # void (and padding) goes to the spare last bin
             index = torch.where(labels == ignore_index, h4 * w4 * num_classes,
                                 cell * num_classes + labels.clamp(0, num_classes - 1))
@@ -292,46 +338,54 @@ def one_hot_bilinear_to_grid(gt: torch.Tensor, num_classes: int, grid, ignore_in
     return y4[None].contiguous()
 
 
-def asa_original(gt, assignments: Sequence[torch.Tensor], num_classes: int,
-                 ignore_index: int = 255) -> float:
+def asa_original(gt,
+                 assignments: Sequence[torch.Tensor],
+                 num_classes: int,
+                 ignore_index: int = 255,
+                 levels: Sequence[int] = None) -> float:
     """ASA of one image as the original code computes it (``ASA_orig``).
 
-    The one-hot ground truth goes to the A(4) grid bilinearly
-    (:func:`one_hot_bilinear_to_grid`), is reconstructed through ``q(., [A4, A8])`` (down then
-    up), resized bilinearly (align_corners False) back to the pixels and arg-maxed over the
+    The one-hot ground truth goes to the grid of the finest learned assignment bilinearly
+    (:func:`one_hot_bilinear_to_grid`), is reconstructed through ``q(., assignments)`` (down
+    then up), resized bilinearly (align_corners False) back to the pixels and arg-maxed over the
     classes (ties: the lowest class); ``correct labelled / (labelled + 1e-6)``. Eq. 8 as
-    implemented by :func:`asa_from_assignments_counts` uses the 4x4 cell means and nearest
-    upsampling instead (the box A(1), A(2)).
+    implemented by :func:`asa_from_assignments_counts` uses the cell means and nearest
+    upsampling instead (the box levels).
 
     Args:
         gt (np.ndarray | Tensor): (H, W) integer labels.
-        assignments (Sequence[Tensor]): [A4, A8], (1, 9, h, w) each, at stride 4 and 8 of gt
-            (the grid of gt padded to a multiple of 16, as for eq. 8).
+        assignments (Sequence[Tensor]): [A(levels[0]), ...], (1, 9, h, w) each, on the grid of
+            :func:`assignment_grid` (as for eq. 8).
         num_classes (int): number of classes C.
         ignore_index (int): void label. Defaults to 255.
+        levels (Sequence[int], optional): their fine strides. Defaults to (4, 8, ...).
 
     Returns:
         float: in [0, 1); 0 without labelled pixels.
     """
     gt = _as_long_tensor(gt)
     # float32, as the original's PyTorch code
-    levels = [a.detach().cpu().float() for a in assignments]
-    levels = [a[None] if a.dim() == 3 else a for a in levels]
+    maps = [a.detach().cpu().float() for a in assignments]
+    maps = [a[None] if a.dim() == 3 else a for a in maps]
+    if not maps:
+        raise ValueError('asa_original: no assignments')
+    strides = _levels_of(maps, levels)
+    fine = strides[0]
     H, W = gt.shape
-    top = 4 * 2**len(levels)
-    expected = (-(-H // top) * top // 4, -(-W // top) * top // 4)
-    if len(levels) == 0 or tuple(levels[0].shape[-2:]) != expected:
-        raise ValueError(f'asa_original: assignments[0] must be on the stride-4 grid {expected} '
-                         f'of a {H}x{W} label map, got '
-                         f'{[tuple(a.shape) for a in levels]}')
+    expected = assignment_grid(H, W, strides)
+    if tuple(maps[0].shape[-2:]) != expected:
+        raise ValueError(f'asa_original: assignments[0] must be on the stride-{fine} grid '
+                         f'{expected} of a {H}x{W} label map, got '
+                         f'{[tuple(a.shape) for a in maps]}')
     labelled = gt != ignore_index
     bad = labelled & ((gt < 0) | (gt >= num_classes))
     if bool(bad.any()):
         raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
                          f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
-    y4 = one_hot_bilinear_to_grid(gt, num_classes, expected, ignore_index)
-    q = superpixel_reconstruct(y4, levels)
-    q = F.interpolate(q, size=(4 * expected[0], 4 * expected[1]), mode='bilinear',
-                      align_corners=False)[0, :, :H, :W]
+    yf = one_hot_bilinear_to_grid(gt, num_classes, expected, ignore_index, stride=fine)
+    q = superpixel_reconstruct(yf, maps)
+    q = F.interpolate(
+        q, size=(fine * expected[0], fine * expected[1]), mode='bilinear',
+        align_corners=False)[0, :, :H, :W]
     correct = int(((q.argmax(dim=0) == gt) & labelled).sum())
     return correct / (int(labelled.sum()) + 1e-6)

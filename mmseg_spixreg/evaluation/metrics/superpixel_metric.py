@@ -198,12 +198,12 @@ class SuperpixelBoundaryMetric(BaseMetric):
                 gt_net = gt_in_network_geometry(gt, _get(assign, 'img_shape'),
                                                 bool(_get(assign, 'flip', False)),
                                                 _get(assign, 'flip_direction'))
+                maps, levels = list(_get(assign, 'assignments')), _get(assign, 'levels')
                 result['asa_correct'], result['asa_labelled'] = asa_from_assignments_counts(
-                    gt_net, list(_get(assign, 'assignments')), self._num_classes(),
-                    self.ignore_index)
+                    gt_net, maps, self._num_classes(), self.ignore_index, levels)
                 if self.protocol == 'original':
-                    result['asa_orig'] = asa_original(gt_net, list(_get(assign, 'assignments')),
-                                                      self._num_classes(), self.ignore_index)
+                    result['asa_orig'] = asa_original(gt_net, maps, self._num_classes(),
+                                                      self.ignore_index, levels)
             spix = _get(data_sample, 'pred_superpixels')
             if spix is not None:
                 spix = _to_numpy(_get(spix, 'data'))

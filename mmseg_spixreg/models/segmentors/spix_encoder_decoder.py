@@ -70,6 +70,17 @@ class SpixEncoderDecoder(EncoderDecoder):
         if self.with_superpixels and getattr(neck, 'levels', None) is None:
             raise ValueError(f'{type(self.decode_head).__name__} needs an AssignmentNeck '
                              '(model.neck) computing its assignments')
+        if self.with_superpixels and isinstance(self.decode_head.in_index, int):
+            # the coarse logits come from the feature at in_index; the upsampling chain starts
+            # on the coarse grid of the coarsest level
+            got, need = neck.in_strides[self.decode_head.in_index], 2 * neck.levels[-1]
+            if got != need:
+                raise ValueError(
+                    f'model.neck.levels={tuple(neck.levels)} needs the coarse logits at stride '
+                    f'{need} (twice the coarsest level), but decode_head.in_index='
+                    f'{self.decode_head.in_index} takes the stride-{got} backbone output '
+                    f'(neck.in_strides={list(neck.in_strides)}); choose levels ending at '
+                    f'{got // 2} or an in_index at stride {need}')
         test_cfg = self.test_cfg or {}
         if test_cfg.get('mode') == 'slide':
             crop, stride = test_cfg.get('crop_size'), test_cfg.get('stride')

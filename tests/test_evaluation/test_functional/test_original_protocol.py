@@ -126,3 +126,50 @@ def test_one_hot_grid_is_the_bilinear_resize():
     one_hot = F.pad(one_hot.permute(2, 0, 1)[None], (0, 3, 0, 11))
     ref = F.interpolate(one_hot, size=(12, 12), mode='bilinear', align_corners=False)
     torch.testing.assert_close(one_hot_bilinear_to_grid(gt, 4, (12, 12)).double(), ref)
+
+
+@pytest.mark.parametrize('stride', [4, 8])
+def test_one_hot_grid_is_the_bilinear_resize_at_any_even_stride(stride):
+    """The same equality at the stride of the finest learned level (8 for levels (8, ))."""
+    import torch.nn.functional as F
+
+    from mmseg_spixreg.evaluation.functional import one_hot_bilinear_to_grid
+    rng = np.random.RandomState(1)
+    gt = torch.from_numpy(rng.randint(0, 3, (37, 45)))
+    gt[rng.rand(37, 45) < 0.2] = 255
+    grid = (-(-37 // 16) * 16 // stride, -(-45 // 16) * 16 // stride)
+    one_hot = F.one_hot(gt.clamp(0, 2), 3).double() * (gt != 255)[..., None]
+    one_hot = F.pad(
+        one_hot.permute(2, 0, 1)[None], (0, stride * grid[1] - 45, 0, stride * grid[0] - 37))
+    ref = F.interpolate(one_hot, size=grid, mode='bilinear', align_corners=False)
+    torch.testing.assert_close(one_hot_bilinear_to_grid(gt, 3, grid, stride=stride).double(), ref)
+
+
+@pytest.mark.parametrize('levels', [(4, ), (8, ), (4, 8), (2, 4, 8)])
+@pytest.mark.parametrize('size', [(64, 48), (37, 45)])
+def test_asa_of_own_seed_assignments_is_the_block_majority(levels, size):
+    """With every pixel fully on its own seed at each learned level, q(y, A) is the mean over
+    the blocks of the coarsest grid (2 * levels[-1] pixels): eq. 8 is then the hard-superpixel
+    ASA of those blocks (an independent count), for any levels the neck accepts; gt in the
+    top-left of the padded grid."""
+    from mmseg_spixreg.evaluation import achievable_segmentation_accuracy
+    from mmseg_spixreg.evaluation.functional import asa_from_assignments, assignment_grid
+    H, W = size
+    rng = np.random.RandomState(sum(levels) + H)
+    gt = rng.randint(0, 3, (H, W))
+    gt[rng.rand(H, W) < 0.1] = 255
+    h, w = assignment_grid(H, W, levels)
+    assign = []
+    for i in range(len(levels)):
+        a = torch.zeros(1, 9, h // 2**i, w // 2**i, dtype=torch.float64)
+        a[:, 4] = 1.0
+        assign.append(a)
+    top = 2 * levels[-1]
+    rows, cols = np.mgrid[:H, :W]
+    blocks = (rows // top) * W + cols // top
+    expected = achievable_segmentation_accuracy(blocks, gt)
+    assert asa_from_assignments(gt, assign, 3, levels=levels) == pytest.approx(expected)
+    # ASA_orig runs on the same geometry (its own resampling: only its range is checked here)
+    assert 0 < asa_original(gt, assign, 3, levels=levels) <= 1
+    with pytest.raises(ValueError, match=f'stride-{levels[0]} grid'):
+        asa_from_assignments(gt, [a[..., :-1, :] for a in assign], 3, levels=levels)
