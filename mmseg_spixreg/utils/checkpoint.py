@@ -53,7 +53,8 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoint_data import (TRUST_ENV_VAR, UnsafeCheckpointError, checkpoint_as_data,
-                              checkpoint_safe_globals, neutralise_stored_configs)
+                              checkpoint_safe_globals)
+from .stored_config import neutralise_stored_configs
 
 #: Name of :class:`AtomicLocalBackend` in mmengine's file-backend registry.
 ATOMIC_BACKEND = 'atomic_local'

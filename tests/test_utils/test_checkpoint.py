@@ -293,7 +293,7 @@ def test_symlink_loop_is_named(tmp_path, untrusted):
 def test_stored_gpu_ids_are_a_bounded_literal(tmp_path, untrusted):
     """``gpu_ids = range(1000000)`` (24 characters) is not expanded into a list mmengine would
     compile: more than MAX_GPU_IDS ids (or ids outside [0, 2**31)) are dropped."""
-    from mmseg_spixreg.utils.checkpoint_data import MAX_GPU_IDS
+    from mmseg_spixreg.utils.stored_config import MAX_GPU_IDS
     path = str(tmp_path / 'c.pth')
     for config, kept in [('gpu_ids = range(1000000)', False), ('gpu_ids = range(10**18)', False),
                          (f'gpu_ids = list(range({MAX_GPU_IDS}))', False),
