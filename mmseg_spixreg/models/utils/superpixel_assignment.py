@@ -26,10 +26,11 @@ class SuperpixelAssignment(nn.Module):
     The output follows the layout contract stated in
     :mod:`mmseg_spixreg.ops.layout`. The projections are torch ops; the L2
     normalisation, the cosine similarities and the masked softmax are one
-    call of :func:`mmseg_spixreg.ops.seed_softmax` (``normalize_eps``; one
-    fused Triton kernel for CUDA tensors under ``backend='auto'`` without
-    gradients, ``F.normalize`` + the fused similarity/softmax kernel with
-    them).
+    call of :func:`mmseg_spixreg.ops.seed_softmax` (``normalize_eps``; with
+    the Triton kernels in use on CUDA (``backend='triton'``, or ``'auto'``
+    once they are verified or opted in with ``MMSEG_SPIXREG_TRITON=1``): one
+    fused kernel without gradients, ``F.normalize`` + the fused
+    similarity/softmax kernel with them).
 
     The similarities and the softmax are always computed in (at least)
     float32 with autocast disabled: ``1 / tau`` is about 14.3 for the paper's
