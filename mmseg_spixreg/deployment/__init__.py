@@ -10,7 +10,8 @@ requirements/deploy.txt for the export); ``tools/deployment/pytorch2onnx.py`` is
 * :mod:`.exportable_segmentor`: image -> logits (+ superpixels) as one traceable module;
 * :mod:`.onnx_export`: :func:`export_onnx`, :func:`verify_onnx`.
 """
-from .exportable_segmentor import ExportableSegmentor, check_exportable, network_channel_order
+from .exportable_segmentor import (ExportableSegmentor, check_dynamic_exportable, check_exportable,
+                                   network_channel_order)
 from .onnx_export import (LOGIT_TOLERANCE, MIN_ARGMAX_AGREEMENT, compare_predictions, export_onnx,
                           onnxruntime_session, pytorch_predictions, verify_onnx)
 from .rewrites import check_traceable_modules, export_rewrites
@@ -18,9 +19,9 @@ from .superpixel_export import (hard_superpixels_traceable, neighbour_correlatio
                                 seed_softmax_traceable, superpixel_upsample_traceable)
 
 __all__ = [
-    'ExportableSegmentor', 'LOGIT_TOLERANCE', 'MIN_ARGMAX_AGREEMENT', 'check_exportable',
-    'check_traceable_modules', 'compare_predictions', 'export_onnx', 'export_rewrites',
-    'hard_superpixels_traceable', 'neighbour_correlation_traceable', 'network_channel_order',
-    'onnxruntime_session', 'pytorch_predictions', 'seed_softmax_traceable',
+    'ExportableSegmentor', 'LOGIT_TOLERANCE', 'MIN_ARGMAX_AGREEMENT', 'check_dynamic_exportable',
+    'check_exportable', 'check_traceable_modules', 'compare_predictions', 'export_onnx',
+    'export_rewrites', 'hard_superpixels_traceable', 'neighbour_correlation_traceable',
+    'network_channel_order', 'onnxruntime_session', 'pytorch_predictions', 'seed_softmax_traceable',
     'superpixel_upsample_traceable', 'verify_onnx'
 ]

@@ -36,6 +36,36 @@ def check_exportable(model: nn.Module) -> None:
     check_traceable_modules(model)
 
 
+_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                   nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+
+
+def check_dynamic_exportable(model: nn.Module) -> None:
+    """Raise ValueError, naming the layer, if ``model`` cannot be exported with dynamic H, W.
+
+    An adaptive pooling layer to a grid larger than 1x1 (PSPNet's pyramid pooling: output sizes
+    2, 3, 6) has bins whose bounds depend on the input size; the traced graph holds the bins of
+    the example shape as constants, so a dynamic model would be wrong (or fail) at any other
+    size. Global pooling (output size 1, e.g. DeepLabV3's image pool) is size-independent.
+
+    Args:
+        model (nn.Module): an mmseg segmentor (``init_model``).
+    """
+    for name, module in model.named_modules():
+        if not isinstance(module, _ADAPTIVE_POOLS):
+            continue
+        size = module.output_size
+        sizes = size if isinstance(size, (tuple, list)) else (size, )
+        if all(s is None or s == 1 for s in sizes):
+            continue
+        raise ValueError(
+            f'--dynamic: layer {name!r} ({type(module).__name__}, output size {size}) pools '
+            'into a fixed grid whose bins depend on the input size (e.g. PSPNet\'s pyramid '
+            'pooling); the traced graph would keep the bins of the example --shape and be '
+            'wrong at any other size. Export a static model at the input size you run '
+            '(--shape H W without --dynamic), one per size')
+
+
 def network_channel_order(data_preprocessor: nn.Module) -> str:
     """'RGB' or 'BGR': the channel order of the images the network sees (after the
     preprocessor's ``bgr_to_rgb`` / ``rgb_to_bgr``), i.e. what the exported model takes."""

@@ -7,7 +7,8 @@ The ONNX model (one graph, standard opset-19 operators, DCNv2 as ``DeformConv``)
 * input ``image``: (B, 3, H, W) float32, values in [0, 255], channel order in the metadata
   (``channel_order``, RGB for every config here); a static model takes the export shape
   (any size: the test-time padding is inside), a dynamic one (``dynamic=True``) any batch and
-  any H, W that are multiples of 16;
+  any H, W that are multiples of 16 (not for models with adaptive pooling to a grid larger than
+  1x1, such as PSPNet's pyramid pooling: a clear error, see :func:`check_dynamic_exportable`);
 * output ``logits``: (B, num_classes, H, W) float32 (``seg_logits`` of ``model.test_step``);
 * output ``superpixels`` (HCFCN models): (B, H, W) int64 hard superpixel ids
   (``pred_superpixels``).
@@ -21,7 +22,7 @@ import torch.nn as nn
 from mmseg.structures import SegDataSample
 
 from .deform_conv_export import deform_conv_onnx
-from .exportable_segmentor import ExportableSegmentor, export_inputs
+from .exportable_segmentor import ExportableSegmentor, check_dynamic_exportable, export_inputs
 from .rewrites import export_rewrites
 
 # onnxruntime 1.31 reads ONNX IR versions up to 13 (see requirements/deploy.txt)
@@ -60,6 +61,8 @@ def export_onnx(model: nn.Module,
     if dynamic and (height % 16 or width % 16):
         raise ValueError(f'--dynamic: the example --shape {height} {width} must be multiples of '
                          '16 (a dynamic model takes H, W multiples of 16)')
+    if dynamic:
+        check_dynamic_exportable(model)
     model.eval()
     exportable = ExportableSegmentor(model).eval()
     batch = 2 if dynamic else 1  # torch.export specialises a dimension of size 1

@@ -10,7 +10,8 @@ network sees (RGB for every config of this project; stored in the model's metada
 ``logits`` (B, num_classes, H, W) and, for HCFCN models, ``superpixels`` (B, H, W) int64 hard
 superpixel ids. Normalisation and the test-time padding to a multiple of 16 are inside; resizing
 (a test pipeline's ``Resize``) is not. A static model takes exactly ``--shape``; with
-``--dynamic`` any batch size and any H, W that are multiples of 16.
+``--dynamic`` any batch size and any H, W that are multiples of 16 (not for models with adaptive
+pooling to a grid larger than 1x1, e.g. PSPNet's pyramid pooling: an error naming the layer).
 
 ``--verify`` runs onnxruntime (CPU) and ``model.test_step`` in PyTorch on the same images
 (generated ones at the export shape, and for ``--dynamic`` also at a second shape, plus
