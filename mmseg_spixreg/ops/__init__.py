@@ -7,7 +7,8 @@ One concern per file:
   once), layout helpers and the input checks;
 * :mod:`.torch_kernels`   the blocked torch kernels (CPU-tuned, any device);
 * :mod:`.triton_kernels`  the fused Triton kernels (GPU; CPU through Triton's
-  interpreter with ``TRITON_INTERPRET=1``);
+  interpreter with ``TRITON_INTERPRET=1``), a package: the kernels apart
+  from their launch code;
 * :mod:`.functions`       the autograd functions, written once for both sets;
 * :mod:`.superpixel`      the public operators and the ``backend`` switch.
 

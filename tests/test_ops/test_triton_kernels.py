@@ -35,6 +35,8 @@ pytest.importorskip(
 import triton.language as tl  # noqa: E402
 
 from mmseg_spixreg.ops import triton_kernels  # noqa: E402
+from mmseg_spixreg.ops.triton_kernels import kernels  # noqa: E402
+from mmseg_spixreg.ops.triton_kernels import launch as triton_launch  # noqa: E402
 
 
 @pytest.fixture(params=['interpreter', 'cuda'])
@@ -221,7 +223,7 @@ def test_reconstruct_values_and_grads_match_torch(shape, dtype, target, monkeypa
         # the interpreter runs one program instance at a time: fewer, bigger
         # tiles for the big grid (the tails are tested with small tiles)
         for name in ('BLOCK_Y', 'CORR_BLOCK_Y', 'SEED_BLOCK_Y', 'FUSED_BLOCK_Y'):
-            monkeypatch.setattr(triton_kernels, name, 32)
+            monkeypatch.setattr(triton_launch, name, 32)
     g = torch.Generator().manual_seed(1)
     B, C, H, W = shape
     x = torch.randn(B, C, H, W, dtype=dtype, generator=g)
@@ -299,7 +301,7 @@ def test_small_blocks_exercise_tails(target, monkeypatch):
     for name, value in (('BLOCK_Y', 2), ('BLOCK_X', 4), ('CORR_BLOCK_Y', 2), ('CORR_BLOCK_X', 4),
                         ('SEED_BLOCK_Y', 2), ('SEED_BLOCK_X', 4), ('FUSED_BLOCK_Y',
                                                                    4), ('FUSED_BLOCK_X', 8)):
-        monkeypatch.setattr(triton_kernels, name, value)
+        monkeypatch.setattr(triton_launch, name, value)
     g = torch.Generator().manual_seed(5)
     # cells 6x10 (3 x 2.5 tiles of 2x4), level-2 seeds 3x5 (1.5 x 1.25 tiles), the middle grid
     # 6x10 in fused tiles of 2x6 owned pixels (3 x 1.67)
@@ -394,9 +396,9 @@ def _run_every_kernel(device):
 
 
 def _recording_jit(records):
-    """A stand-in for ``triton_kernels._jit`` that launches as usual and appends ``(kernel,
+    """A stand-in for ``triton_launch._jit`` that launches as usual and appends ``(kernel,
     grid, args, meta)`` of every launch to ``records``."""
-    real_jit = triton_kernels._jit
+    real_jit = triton_launch._jit
 
     class Recording:
 
@@ -472,7 +474,7 @@ def test_compile_after_interpreted_launches_in_one_process(monkeypatch, tmp_path
     monkeypatch.setenv('TRITON_CACHE_DIR', str(cache))
     monkeypatch.setenv('TRITON_INTERPRET', '1')
     records = []
-    monkeypatch.setattr(triton_kernels, '_jit', _recording_jit(records))
+    monkeypatch.setattr(triton_launch, '_jit', _recording_jit(records))
     _run_every_kernel(torch.device('cpu'))
     monkeypatch.delenv('TRITON_INTERPRET')
     configs = {}
@@ -571,7 +573,7 @@ def test_float64_scalars_are_64_bit_kernel_parameters(monkeypatch):
         pytest.skip(f"this triton has no binder to ask ({error})")
     monkeypatch.setenv('TRITON_INTERPRET', '1')
     records = []
-    monkeypatch.setattr(triton_kernels, '_jit', _recording_jit(records))
+    monkeypatch.setattr(triton_launch, '_jit', _recording_jit(records))
     for dtype in (torch.float32, torch.float64):
         fine = torch.randn(1, 3, 4, 8, dtype=dtype)
         coarse = torch.randn(1, 3, 2, 4, dtype=dtype)
@@ -588,7 +590,7 @@ def test_float64_scalars_are_64_bit_kernel_parameters(monkeypatch):
             for name, spec, value in zip(jitted.arg_names, specialization, args)
             if isinstance(value, float)
         }
-        expected = {'eps'} if kernel is triton_kernels._downsample_kernel else {'scale', 'norm_eps'}
+        expected = {'eps'} if kernel is kernels.downsample_kernel else {'scale', 'norm_eps'}
         assert floats == {name: 'fp64' for name in expected}, (kernel.__name__, floats)
 
 
@@ -600,7 +602,7 @@ def test_limits_from_sizes():
     blocks along y (tile rows) and z (images); offsets inside an image are int32 (2**31 - 1
     elements per image, the hard superpixels' output included)."""
     check = triton_kernels.check_limits
-    rows = 2 * triton_kernels._min_block_rows() * 65535  # the most fine rows any kernel can tile
+    rows = 2 * triton_launch._min_block_rows() * 65535  # the most fine rows any kernel can tile
     check((1, 1, rows, 2))
     with pytest.raises(ValueError, match='65535 blocks along y'):
         check((1, 1, rows + 2, 2))
@@ -615,17 +617,17 @@ def test_limits_from_sizes():
     check((2, 9, 64, 64), out_size=(46340, 46340))  # 2147395600 elements per image
     with pytest.raises(ValueError, match=r'output of 46341x46341 has more than 2\*\*31 - 1'):
         check((2, 9, 64, 64), out_size=(46341, 46341))
-    check((1, 9, 64, 64), out_size=(2 * triton_kernels.BLOCK_Y * 65535, 4))
+    check((1, 9, 64, 64), out_size=(2 * triton_launch.BLOCK_Y * 65535, 4))
     with pytest.raises(ValueError, match='65535 blocks along y'):
-        check((1, 9, 64, 64), out_size=(2 * triton_kernels.BLOCK_Y * 65535 + 1, 4))
+        check((1, 9, 64, 64), out_size=(2 * triton_launch.BLOCK_Y * 65535 + 1, 4))
     with pytest.raises(ValueError, match=r'\(B, C, H, W\)'):
         check((4, 4))
     # one launch: the exact grid
-    assert triton_kernels._tiles(65535 * 4, 8, 65535, 4, 4) == (2, 65535, 65535)
+    assert triton_launch._tiles(65535 * 4, 8, 65535, 4, 4) == (2, 65535, 65535)
     with pytest.raises(ValueError, match='limit of 65535 blocks along y'):
-        triton_kernels._tiles(65535 * 4 + 1, 8, 1, 4, 4)
+        triton_launch._tiles(65535 * 4 + 1, 8, 1, 4, 4)
     with pytest.raises(ValueError, match='limit of 65535 blocks along z'):
-        triton_kernels._tiles(4, 8, 65536, 4, 4)
+        triton_launch._tiles(4, 8, 65536, 4, 4)
 
 
 def test_limits_triton_raises_auto_falls_back(monkeypatch):
@@ -770,7 +772,7 @@ def test_cuda_grid_limits(monkeypatch):
     the torch kernels; one past them, backend='triton' is a ValueError naming the limit and
     backend='auto' (Triton opted in) runs the torch kernels."""
     monkeypatch.setenv(api.TRITON_ENV, '1')
-    rows = 2 * triton_kernels._min_block_rows() * 65535  # fine rows of the tallest grid
+    rows = 2 * triton_launch._min_block_rows() * 65535  # fine rows of the tallest grid
     assert rows % 4 == 0
     g = torch.Generator(device='cuda').manual_seed(8)
     for B, C, H, W in [(65535, 2, 4, 4), (1, 2, rows, 4)]:
@@ -790,7 +792,7 @@ def test_cuda_grid_limits(monkeypatch):
         assert torch.equal(hard_superpixels(levels), hard_superpixels(levels, backend='torch'))
     # the hard superpixels' output rows
     levels = [_cuda_assign(1, 64, 4, seed=13), _cuda_assign(1, 32, 2, seed=14)]
-    top = 2 * triton_kernels.BLOCK_Y * 65535
+    top = 2 * triton_launch.BLOCK_Y * 65535
     assert torch.equal(
         hard_superpixels(levels, size=(top, 4), backend='triton'),
         hard_superpixels(levels, size=(top, 4), backend='torch'))
@@ -829,7 +831,7 @@ def test_launch_count(target, monkeypatch):
     assignment softmax in 1."""
     launches = []
     recorder = _OpRecorder()
-    real_jit = triton_kernels._jit
+    real_jit = triton_launch._jit
 
     class Counting:
 
@@ -848,7 +850,7 @@ def test_launch_count(target, monkeypatch):
 
             return launch
 
-    monkeypatch.setattr(triton_kernels, '_jit', Counting)
+    monkeypatch.setattr(triton_launch, '_jit', Counting)
     counts = []
     for B, C, H, W in [(1, 1, 4, 4), (3, 11, 8, 12)]:
         x = torch.randn(B, C, H, W, device=target, requires_grad=True)
@@ -867,13 +869,13 @@ def test_launch_count(target, monkeypatch):
             launches.clear()
             top = torch.randn(B, C, H // 4, W // 4, device=target)
             superpixel_upsample_hierarchy(top, levels, backend='triton')
-            assert launches == ['_upsample2_kernel']
+            assert launches == ['upsample2_kernel']
             launches.clear()
             hard_superpixels(levels, size=(4 * H, 4 * W), crop=(H - 2, W), backend='triton')
-            assert launches == ['_hard_superpixels_kernel']
+            assert launches == ['hard_superpixels_kernel']
             launches.clear()
             seed_softmax(x, top.repeat(1, 1, 2, 2), 0.07, normalize_eps=1e-12, backend='triton')
-            assert launches == ['_correlation_kernel']
+            assert launches == ['correlation_kernel']
     assert counts[0] == counts[1] and len(counts[0]) == 7, counts
 
 
@@ -1023,7 +1025,7 @@ def _recorded_launches(monkeypatch):
             return launch
 
     monkeypatch.setenv('TRITON_INTERPRET', '1')  # lets CPU tensors in
-    monkeypatch.setattr(triton_kernels, '_jit', Recorder)
+    monkeypatch.setattr(triton_launch, '_jit', Recorder)
     for dtype in (torch.float32, torch.bfloat16):
         for channels in (3, 19):
             x = torch.randn(2, channels, 64, 128, dtype=dtype, requires_grad=True)
@@ -1068,7 +1070,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 import triton.language as tl
-from mmseg_spixreg.ops import triton_kernels
+from mmseg_spixreg.ops.triton_kernels import kernels
 arch, launches = int(sys.argv[1]), json.load(sys.stdin)
 ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'ptxas')
 gpu = f'sm_{arch}a' if arch >= 90 else f'sm_{arch}'
@@ -1093,7 +1095,7 @@ for name, sig, consts, attrs, warps in launches:
     consts = {k: tl.dtype(v[1]) if isinstance(v, list) and v[:1] == ['tl.dtype'] else v
               for k, v in consts.items()}
     compiled = triton.compile(
-        ASTSource(fn=triton.jit(getattr(triton_kernels, name)), signature=sig, constexprs=consts,
+        ASTSource(fn=triton.jit(getattr(kernels, name)), signature=sig, constexprs=consts,
                   attrs={(i, ): [['tt.divisibility', 16]] for i in attrs}),
         target=GPUTarget('cuda', arch, 32), options=dict(num_warps=warps))
     ptx = compiled.asm['ptx']
@@ -1122,8 +1124,8 @@ print(json.dumps(out))
 # Kernels whose channel loop reads the fine grid (vector loads expected there) and those whose
 # channel loop writes it (vector stores; their fine-grid reads, the assignment tiles, come before
 # the loop, and the loop's reads are the per-cell seed gathers: one scalar load per cell and tap)
-_LOOP_READS_FINE = ('_downsample_kernel', '_correlation_kernel')
-_LOOP_WRITES_FINE = ('_upsample_kernel', '_upsample2_kernel')
+_LOOP_READS_FINE = ('downsample_kernel', 'correlation_kernel')
+_LOOP_WRITES_FINE = ('upsample_kernel', 'upsample2_kernel')
 
 
 @pytest.mark.parametrize('arch', [75, 90])  # T4 (the paper's GPU), H100/H200
@@ -1139,8 +1141,8 @@ def test_kernels_compile_for_nvidia_without_spills(arch, monkeypatch):
 
     names = {name for name, *_ in launches}
     assert names == {
-        '_upsample_kernel', '_upsample2_kernel', '_downsample_kernel', '_correlation_kernel',
-        '_hard_superpixels_kernel'
+        'upsample_kernel', 'upsample2_kernel', 'downsample_kernel', 'correlation_kernel',
+        'hard_superpixels_kernel'
     }, names
     payload = json.dumps([(name, sig, {
         n: plain(v)
