@@ -1,10 +1,10 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """tools/deployment/pytorch2onnx.py end to end: export + --verify (onnxruntime vs PyTorch's
 ``model.test_step``) for FCN-16, HCFCN-16, regularized HCFCN-16, stock PSPNet-R18 and the
-same with the HCFCN head at lambda 0 and 0.075 (CamVid CPU configs, 11 classes) and the DeepLabV3
-swap config, static at CamVid's test size (120x160, padded to a
-multiple of 16 inside the graph) and dynamic at two sizes; and the clear errors for what cannot
-be exported."""
+same with the HCFCN head at lambda 0 and 0.075 (CamVid CPU configs, 11 classes) and the
+DeepLabV3 swap config, static at CamVid's test size (120x160, padded to a multiple of 16 inside
+the graph) and dynamic at two sizes (the PSPNet models: static only, ``--dynamic`` is a clear
+error); and the clear errors for what cannot be exported."""
 import json
 import os.path as osp
 import re
