@@ -182,9 +182,6 @@ class RegisteredStatistic:
     def __init__(self, name):
         self.name = name
 
-    def __reduce__(self):
-        _refuse('RegisteredStatistic cannot be pickled')
-
 
 class _StatisticOwner:
     """A class a registered statistic is defined in (pickle writes a method as
@@ -205,18 +202,6 @@ def _registered_statistics():
         if isinstance(module, str) and isinstance(qualname, str) and '<' not in qualname:
             found[f'{module}.{qualname}'] = name
     return found
-
-
-def _statistic_stand_in(name):
-    """The object a global naming a registered statistic is unpickled as."""
-
-    class Statistic:
-
-        def __new__(cls, *args, **kwargs):
-            _refuse(f'the HistoryBuffer statistic {name!r} cannot be called in a checkpoint')
-
-    Statistic.statistic = RegisteredStatistic(name)
-    return Statistic
 
 
 class HistoryBufferGetattrName:
@@ -244,8 +229,6 @@ class HistoryBufferGetattrName:
 def _statistic_ok(name, fn):
     if type(fn) is RegisteredStatistic:
         return fn.name == name and HistoryBuffer._statistics_methods.get(name) is not None
-    if isinstance(fn, type) and type(getattr(fn, 'statistic', None)) is RegisteredStatistic:
-        return _statistic_ok(name, fn.statistic)
     return name in _HISTORY_BUFFER_STATISTICS and fn is getattr(HistoryBuffer, name)
 
 
@@ -320,7 +303,8 @@ def checkpoint_safe_globals():
         found += [(NumpyReconstructName, f'{module}._reconstruct'),
                   (NumpyScalarName, f'{module}.scalar')]
     for path, name in _registered_statistics().items():
-        found.append((_statistic_stand_in(name), path))
+        # the global itself is the marker (not callable: pickle cannot call or instantiate it)
+        found.append((RegisteredStatistic(name), path))
         owner = path.rsplit('.', 1)[0]
         found.append((_StatisticOwner(owner), owner))  # for getattr(Owner, 'fn')
     # BUILD (setting an object's state) is allowed on instances of these classes only
