@@ -169,6 +169,30 @@ def assignment_grid(height: int, width: int, levels: Sequence[int]) -> Tuple[int
     return -(-height // top) * top // fine, -(-width // top) * top // fine
 
 
+def _check_geometry(gt: torch.Tensor, maps: Sequence[torch.Tensor], levels) -> tuple:
+    """``(strides, grid)``: the assignments' fine strides and the grid of the finest one
+    (:func:`assignment_grid`), which ``maps[0]`` must have for ``gt``; else a ValueError."""
+    strides = _levels_of(maps, levels)
+    H, W = gt.shape
+    grid = assignment_grid(H, W, strides)
+    if tuple(maps[0].shape[-2:]) != grid:
+        raise ValueError(
+            f'assignments[0] has a {tuple(maps[0].shape[-2:])} grid but a {H}x{W} label map '
+            f'needs the stride-{strides[0]} grid {grid} (the image padded to a multiple of '
+            f'{2 * strides[-1]}); are gt and the assignments in the same geometry?')
+    return strides, grid
+
+
+def _labelled(gt: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """The mask of labelled pixels; a ValueError for labels outside ``[0, num_classes)``."""
+    labelled = gt != ignore_index
+    bad = labelled & ((gt < 0) | (gt >= num_classes))
+    if bool(bad.any()):
+        raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
+                         f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
+    return labelled
+
+
 def asa_from_assignments_counts(gt,
                                 assignments: Sequence[torch.Tensor],
                                 num_classes: int,
@@ -219,20 +243,9 @@ def asa_from_assignments_counts(gt,
         if a.dim() != 4 or a.shape[0] != 1 or a.shape[1] != 9:
             raise ValueError(f'assignments[{i}] must be (1, 9, h, w), got {tuple(a.shape)}')
         maps.append(a.detach().cpu().double())
-    strides = _levels_of(maps, levels)
+    strides, expected = _check_geometry(gt, maps, levels)
     fine = strides[0]
-    H, W = gt.shape
-    expected = assignment_grid(H, W, strides)
-    if tuple(maps[0].shape[-2:]) != expected:
-        raise ValueError(
-            f'assignments[0] has a {tuple(maps[0].shape[-2:])} grid but a {H}x{W} label map '
-            f'needs the stride-{fine} grid {expected} (the image padded to a multiple of '
-            f'{2 * strides[-1]}); are gt and the assignments in the same geometry?')
-    labelled = gt != ignore_index
-    bad = labelled & ((gt < 0) | (gt >= num_classes))
-    if bool(bad.any()):
-        raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
-                         f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
+    labelled = _labelled(gt, num_classes, ignore_index)
     n = int(labelled.sum())
     if n == 0:
         return 0, 0
@@ -369,19 +382,10 @@ def asa_original(gt,
     maps = [a[None] if a.dim() == 3 else a for a in maps]
     if not maps:
         raise ValueError('asa_original: no assignments')
-    strides = _levels_of(maps, levels)
+    strides, expected = _check_geometry(gt, maps, levels)
     fine = strides[0]
     H, W = gt.shape
-    expected = assignment_grid(H, W, strides)
-    if tuple(maps[0].shape[-2:]) != expected:
-        raise ValueError(f'asa_original: assignments[0] must be on the stride-{fine} grid '
-                         f'{expected} of a {H}x{W} label map, got '
-                         f'{[tuple(a.shape) for a in maps]}')
-    labelled = gt != ignore_index
-    bad = labelled & ((gt < 0) | (gt >= num_classes))
-    if bool(bad.any()):
-        raise ValueError(f'gt has labels outside [0, {num_classes}) other than ignore_index '
-                         f'{ignore_index}: {sorted(gt[bad].unique().tolist())[:10]}')
+    labelled = _labelled(gt, num_classes, ignore_index)
     yf = one_hot_bilinear_to_grid(gt, num_classes, expected, ignore_index, stride=fine)
     q = superpixel_reconstruct(yf, maps)
     q = F.interpolate(
