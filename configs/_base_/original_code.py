@@ -1,6 +1,6 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-# The thesis's own code where it differs from the thesis text (README "Thesis text vs original
-# code"): the one home of these options, partial configs that configs/original/* merge over the
+# The thesis's own code where it differs from the thesis text (configs/original/README.md):
+# the one home of these options, partial configs that configs/original/* merge over the
 # paper configs. Not a model: no `model` key. The defaults of the modules stay the text's.
 #   raw input:   RGB / 255, no mean/std (the SLIC image stays the un-normalised RGB)
 #   backbone:    random init; DCNv2 on conv1 and the shortcut of the first block of conv3_x /

@@ -1,5 +1,5 @@
 # FCN-16 at the CamVid CPU scale (configs/camvid_cpu/) with every option of the thesis's own
-# code (configs/_base_/original_code.py; README "Thesis text vs original code"). The coarse
+# code (configs/_base_/original_code.py; configs/original/README.md). The coarse
 # labels are made on the fly from the FINE training labels after the resize to 160x120, the
 # random crop and the flip: N = 4 there is the N = 12 of 480x360 (a 9x9 square erosion).
 _base_ = ['../camvid_cpu/fcn16_r34_camvid_coarse_cpu.py', '../_base_/original_code.py']

@@ -1,5 +1,5 @@
 # HCFCN-16 on Cityscapes coarse labels (gtCoarse) with every option of the thesis's own code
-# (configs/_base_/original_code.py; README "Thesis text vs original code").
+# (configs/_base_/original_code.py; configs/original/README.md).
 _base_ = ['../hcfcn16_r34_cityscapes_coarse.py', '../_base_/original_code.py']
 model = dict(
     data_preprocessor=_base_.original_data_preprocessor,

@@ -1,5 +1,5 @@
 # HCFCN-16 on SUIM (coarse labels made on the fly) with every option of the thesis's own code
-# (configs/_base_/original_code.py; README "Thesis text vs original code").
+# (configs/_base_/original_code.py; configs/original/README.md).
 _base_ = ['../hcfcn16_r34_suim_coarse.py', '../_base_/original_code.py']
 model = dict(
     data_preprocessor=_base_.original_data_preprocessor,

@@ -106,7 +106,7 @@ class SuperpixelBoundaryMetric(BaseMetric):
     ``BR_paper`` (and ``BR_orig``).
 
     As the thesis's own code measures (keys ``*_orig``; per image, then the **mean over
-    images**, not pooled counts; see README "Thesis text vs original code"):
+    images**, not pooled counts; see configs/original/README.md):
 
     * ``BR_orig`` (always): :func:`boundary_recall_original`: 8-connected boundaries, hood
       ``r = round(0.0025 * diagonal)``, pixels next to void removed, ``tp / (tp + fn + 1e-5)``.
