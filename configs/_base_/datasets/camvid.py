@@ -5,6 +5,7 @@
 # 233-image test split is not in the shared copy).
 # Training: random 352x352 crop (the largest multiple of 16 that fits the 360 px height) and
 # horizontal flip, the paper's augmentation scaled to CamVid's size.
+_base_ = './loaders.py'
 dataset_type = 'CamVidDataset'
 data_root = 'data/camvid'
 crop_size = (352, 352)
@@ -34,27 +35,15 @@ tta_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=4,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         data_prefix=dict(img_path='train', seg_map_path='trainannot'),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         data_prefix=dict(img_path='val', seg_map_path='valannot'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
-    dict(type='SuperpixelBoundaryMetric')
-]
-test_evaluator = val_evaluator

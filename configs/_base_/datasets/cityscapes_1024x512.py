@@ -10,6 +10,7 @@
 # the paper's resolution otherwise.
 # SpixCityscapesDataset = mmseg's CityscapesDataset + a FileNotFoundError naming what is missing
 # and the converter command above (instead of `AssertionError: Failed to load ann_file`).
+_base_ = './loaders.py'
 dataset_type = 'SpixCityscapesDataset'
 data_root = 'data/cityscapes_1024x512/'
 crop_size = (512, 512)
@@ -43,9 +44,6 @@ tta_pipeline = [
 # batch 8: the paper's, and what the schedules' epochs -> iterations conversion assumes
 train_dataloader = dict(
     batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
@@ -53,32 +51,9 @@ train_dataloader = dict(
         data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='splits/val.txt',
-        data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
-        pipeline=test_pipeline))
+    dataset=dict(train_dataloader['dataset'], ann_file='splits/val.txt', pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        val_dataloader['dataset'],
         ann_file='splits/test.txt',
-        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
-        pipeline=test_pipeline))
-# mIoU + pixel accuracy, boundary recall (BR: Stutz, BR_paper: eq. 7), ASA (eq. 8, from the
-# model's `pred_assignments`), classification error and the hard superpixels' SpixASA / SpixBR
-# (HCFCN models only; stock segmentors get PixAcc, BR and BR_paper).
-val_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
-    dict(type='SuperpixelBoundaryMetric')
-]
-test_evaluator = val_evaluator
+        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val')))

@@ -4,6 +4,7 @@
 # and the official TEST set as splits/test.txt. Training: random 512x512 crop + horizontal flip;
 # images smaller than the crop are padded to it by the model's data preprocessor
 # (`size=crop_size`), as in mmseg.
+_base_ = './loaders.py'
 dataset_type = 'SUIMDataset'
 data_root = 'data/suim/'
 crop_size = (512, 512)
@@ -34,9 +35,6 @@ tta_pipeline = [
 # batch 8: the paper's, and what the schedules' epochs -> iterations conversion assumes
 train_dataloader = dict(
     batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
@@ -44,29 +42,9 @@ train_dataloader = dict(
         data_prefix=dict(img_path='img_dir/train_val', seg_map_path='ann_dir/train_val'),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='splits/val.txt',
-        data_prefix=dict(img_path='img_dir/train_val', seg_map_path='ann_dir/train_val'),
-        pipeline=test_pipeline))
+    dataset=dict(train_dataloader['dataset'], ann_file='splits/val.txt', pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        val_dataloader['dataset'],
         ann_file='splits/test.txt',
-        data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test'),
-        pipeline=test_pipeline))
-val_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
-    dict(type='SuperpixelBoundaryMetric')
-]
-test_evaluator = val_evaluator
+        data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test')))
