@@ -13,14 +13,12 @@ _base_ = [
     '../_base_/schedules/adam_5e-4.py'
 ]
 crop_size = (112, 160)
+# camvid.py's training pipeline with the resize to 160x120 before the crop
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadSegAnnotations'),
-    dict(type='CheckSegLabels', num_classes=11, check_size=True),
+    *_base_.train_pipeline[:3],  # load the image and labels, check the labels
     dict(type='Resize', scale=(160, 120), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs')
+    *_base_.train_pipeline[4:]  # flip, pack
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),

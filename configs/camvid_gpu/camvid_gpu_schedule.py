@@ -16,13 +16,11 @@ pack_root = 'data/camvid_pack'
 crop_size = (352, 480)
 val_frames = list(range(50))
 test_frames = list(range(50, 101))
+# camvid.py's training pipeline with the 352x480 crop
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadSegAnnotations'),
-    dict(type='CheckSegLabels', num_classes=11, check_size=True),
+    *_base_.train_pipeline[:3],  # load the image and labels, check the labels
     dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs')
+    *_base_.train_pipeline[4:]  # flip, pack
 ]
 train_dataloader = dict(
     batch_size=8,
