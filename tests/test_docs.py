@@ -1,15 +1,16 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """The documentation's references resolve: relative links, ``#anchors`` and repository paths.
 
-Checked files: README.md, CHANGELOG.md, docs/*.md, configs/README.md and every README.md under
-mmseg_spixreg/. A failure lists every problem as ``file:line: what is wrong``.
+Checked files: README.md, CHANGELOG.md, docs/*.md, experiments/README.md and every README.md
+under configs/ and mmseg_spixreg/. A failure lists every problem as ``file:line: what is wrong``.
 
 * Links: every markdown link / image ``[text](target)`` and HTML ``href`` / ``src`` outside code
   blocks that is not a URL must name an existing file (relative to the document); a ``#anchor``
   must be a heading of the target document (GitHub's heading ids).
 * Paths: every repository path named in the text or in code blocks (a token starting with one
-  of the repository's top-level folders, e.g. ``configs/...``, ``tools/...``) must exist, relative
-  to the repository root or to the document; braces expand (``{a,b}``) and ``*`` globs must match.
+  of the repository's top-level folders, e.g. ``configs/...``, ``experiments/...``) must exist,
+  relative to the repository root or to the document; braces expand (``{a,b}``) and ``*`` globs
+  must match.
   Paths under ``data/`` and ``work_dirs/`` are made by documented commands: they are accepted
   only under a prefix of ``PRODUCED`` below, which names the command producing it.
 """
@@ -23,8 +24,8 @@ import pytest
 
 from tests.utils import REPO_ROOT
 
-DOC_GLOBS = ('README.md', 'CHANGELOG.md', 'docs/*.md', 'configs/README.md',
-             'mmseg_spixreg/**/README.md')
+DOC_GLOBS = ('README.md', 'CHANGELOG.md', 'docs/*.md', 'experiments/README.md',
+             'configs/**/README.md', 'mmseg_spixreg/**/README.md')
 
 # Paths that exist only after a documented command ran: prefix -> the command making it (its
 # script must exist in the repository; see test_produced_paths_name_existing_commands).
@@ -35,8 +36,7 @@ PRODUCED = {
     'python tools/dataset_converters/make_coarse_labels.py data/camvid/trainannot '
     'data/camvid_coarse/n12/trainannot --erode 12 --ignore-index 11 255',
     'data/camvid_pack':
-    'python tools/dataset_converters/pack_camvid.py data/camvid '
-    'data/camvid_pack',
+    'python experiments/pack_camvid.py data/camvid data/camvid_pack',
     'data/suim':
     'python tools/dataset_converters/suim.py SUIM_ROOT data/suim',
     'data/cityscapes_1024x512':
@@ -44,13 +44,13 @@ PRODUCED = {
     'data/cityscapes_1024x512',
     'work_dirs/':
     'python tools/train.py CONFIG (work_dirs/<config name>/, mmseg\'s default), '
-    'tools/run_experiment.py --work-dir, tools/demo.py, tools/gpu_campaign.py',
+    'experiments/run_experiment.py --work-dir, tools/demo.py, experiments/gpu_campaign.py',
 }
 
 # The repository's top-level folders a path can start with (plus the produced ones and .dev,
 # a folder that does not exist: a doc naming it is wrong).
-TOP_LEVEL = ('benchmarks', 'configs', 'data', 'demo', 'docs', 'mmseg_spixreg', 'requirements',
-             'tests', 'tools', 'work_dirs', '.dev')
+TOP_LEVEL = ('benchmarks', 'configs', 'data', 'demo', 'docs', 'experiments', 'mmseg_spixreg',
+             'requirements', 'tests', 'tools', 'work_dirs', '.dev')
 PATH_RE = re.compile(r'(?<![\w./-])((?:' + '|'.join(re.escape(t)
                                                     for t in TOP_LEVEL) + r')/[\w./*{},-]*[\w*}/])')
 LINK_RE = re.compile(r'!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)')
@@ -167,7 +167,7 @@ def problems_of(doc):
 def test_docs_are_found():
     docs = doc_files()
     for required in ('README.md', 'docs/design.md', 'configs/README.md',
-                     'mmseg_spixreg/models/README.md'):
+                     'configs/original/README.md', 'mmseg_spixreg/models/README.md'):
         assert required in docs
 
 
@@ -179,7 +179,7 @@ def test_links_anchors_and_paths_resolve(doc):
 
 def test_produced_paths_name_existing_commands():
     for prefix, command in PRODUCED.items():
-        scripts = re.findall(r'tools/[\w/]+\.py', command)
+        scripts = re.findall(r'(?:tools|experiments)/[\w/]+\.py', command)
         assert scripts, f'{prefix}: no producing command named'
         for script in scripts:
             assert osp.isfile(osp.join(REPO_ROOT, script)), f'{prefix}: {script} does not exist'
@@ -212,7 +212,8 @@ def test_no_issue_numbers_outside_the_changelog():
     """History belongs in CHANGELOG.md: code, tests, configs and docs name no issue numbers."""
     pattern = re.compile(r'\bissues? #?\d+', re.I)
     files = [f for f in doc_files() if f != 'CHANGELOG.md']
-    for folder in ('mmseg_spixreg', 'tools', 'tests', 'configs', 'benchmarks', 'demo'):
+    for folder in ('mmseg_spixreg', 'tools', 'tests', 'configs', 'benchmarks', 'demo',
+                   'experiments'):
         for ext in ('py', 'sh'):
             files += [
                 osp.relpath(p, REPO_ROOT)
