@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # What `make lint` checks (settings: setup.cfg; tools pinned in requirements/lint.txt).
-LINT_PATHS := mmseg_spixreg tools tests benchmarks configs demo setup.py
+LINT_PATHS := mmseg_spixreg tools tests benchmarks configs demo experiments setup.py
 
 .PHONY: install data lint format test demo clean-venv
 

@@ -21,8 +21,8 @@
 #   bench_model benchmarks/bench_model.py --device cuda --backend triton --cuda-graph (inference
 #               eager and as CUDA graphs, per-part breakdown with launch counts; training-step
 #               ratio)
-#   campaign    only if >= 160 s are left: tools/gpu_campaign.py (CamVid, 2 methods x 3 seeds),
-#               its logs / result.json / results.md packed into OUT_DIR/camvid_gpu.tar
+#   campaign    only if >= 160 s are left: experiments/gpu_campaign.py (CamVid, 2 methods x 3
+#               seeds), its logs / result.json / results.md packed into OUT_DIR/camvid_gpu.tar
 # The last line of summary.txt says whether the tests and the compile checks passed; the goals
 # (docs/design.md, "GPU goals") are read from bench_ops.log and bench_model.log.
 # BUDGET_S (default 450) is the wall time the script may use: with gpu_env.sh's ~2 minutes on a
@@ -104,7 +104,7 @@ if [ "$avail" -ge 400 ]; then epochs=30; elif [ "$avail" -ge 280 ]; then epochs=
 elif [ "$avail" -ge 160 ]; then epochs=10; else epochs=0; fi
 if [ "$epochs" -gt 0 ]; then
     echo "campaign: ${epochs} epochs, ${avail}s available" | tee -a "$out/summary.txt"
-    step campaign "$avail" 0 python3 tools/gpu_campaign.py --work-dir /tmp/camvid_gpu \
+    step campaign "$avail" 0 python3 experiments/gpu_campaign.py --work-dir /tmp/camvid_gpu \
         --epochs "$epochs" --val-every 5
     # everything but checkpoints and visualisations, as one file
     (cd /tmp && find camvid_gpu -type f \( -name '*.json' -o -name '*.md' -o -name '*.log' \

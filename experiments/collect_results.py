@@ -1,12 +1,12 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Merge finished runs of several ``tools/run_experiment.py`` campaigns into one results table.
+"""Merge finished runs of several ``run_experiment.py`` campaigns into one results table.
 
 Each ``NAME=DIR`` names a method and its runs: ``DIR`` is ``WORK_DIR/<config name>`` of a
 campaign, holding ``seed*/result.json``. This is how a sweep over a config option (each value run
 in its own work dir with ``--cfg-options``) becomes one table with t-tests, e.g. the lambda sweep
-of README "Results"::
+of docs/results.md::
 
-    python tools/collect_results.py \\
+    python experiments/collect_results.py \\
         lambda=0=work_dirs/camvid_cpu/hcfcn16_r34_camvid_coarse_cpu \\
         lambda=0.025=work_dirs/camvid_cpu_lambda/0.025/hcfcn_r34_camvid_coarse_cpu \\
         lambda=0.075=work_dirs/camvid_cpu/hcfcn_r34_camvid_coarse_cpu \\
@@ -18,7 +18,7 @@ The method name is everything before the last ``=``. Writes ``OUT/results.md`` a
 """
 import argparse
 
-from mmseg_spixreg.utils.experiment import load_runs, summarize_runs, write_results
+from stats import load_runs, summarize_runs, write_results
 
 
 def parse_args(argv=None):

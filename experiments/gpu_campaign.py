@@ -1,28 +1,30 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""One command for the CamVid campaign on a single GPU (README "Results", GPU campaign).
+"""One command for the CamVid campaign on a single GPU (docs/results.md, "GPU campaign").
 
 Runs the paper's protocol at full CamVid resolution (configs/camvid_gpu/: 480x360, random
 352x480 crops + flip, batch 8, Adam 5e-4, coarse N = 12 training labels, best-validation
 checkpoint on val frames 0..49) for HCFCN-16 and regularized HCFCN-16 (``--methods`` adds
 FCN-16), several seeds, tests each run on the held-out val frames 50..100 with their fine labels
 and writes ``WORK_DIR/results.md`` / ``results.json`` (mean ± std, Student t-tests) through
-``tools/run_experiment.py``.
+``run_experiment.py``.
 
 The seeds run as parallel processes on the one GPU (``--parallel``, default: all seeds at once:
 a batch of 8 CamVid crops does not fill an H100/H200), each process training its methods one
 after the other; a final ``run_experiment.py`` call over all seeds (which skips finished runs)
-writes the table. Data: the packed copy made by ``tools/dataset_converters/pack_camvid.py``
+writes the table. Data: the packed copy made by ``pack_camvid.py``
 (``--data``, default ``data/camvid_pack``); if it is missing and ``--camvid`` exists, it is packed
 first. Interrupted? Start the same command again: finished runs are kept, unfinished ones resume.
 
 On a GPU machine without a package index (the project's device kit)::
 
-    source .dev/gpu_env.sh && python3 tools/gpu_campaign.py --work-dir $OUT/camvid_gpu
+    source .dev/gpu_env.sh && \\
+        python3 experiments/gpu_campaign.py --work-dir $OUT/camvid_gpu
 
 Default budget: 2 methods x 3 seeds x 20 epochs (920 iterations each), validation every 10 epochs.
-Sized from a first run on an H100 (README "GPU campaign"): with 3 seed processes sharing the GPU
-a training iteration took 0.08 s and one validation pass over the 50 frames ~28 s, so a method
-takes about 3.3 minutes at this budget and the campaign about 7 (<= 8) minutes.
+Sized from a first run on an H100 (docs/results.md, "GPU campaign"): with 3 seed processes
+sharing the GPU a training iteration took 0.08 s and one validation pass over the 50 frames
+~28 s, so a method takes about 3.3 minutes at this budget and the campaign about 7 (<= 8)
+minutes.
 """
 import argparse
 import json
@@ -86,7 +88,7 @@ def iterations_per_epoch(data_root):
     manifest = osp.join(data_root, 'pack.json')
     if not osp.isfile(manifest):
         raise FileNotFoundError(f'{manifest} not found: {data_root} is not a packed CamVid '
-                                '(make it with tools/dataset_converters/pack_camvid.py)')
+                                '(make it with experiments/pack_camvid.py)')
     with open(manifest) as f:
         n_train = json.load(f)['images']['train']
     return math.ceil(n_train / BATCH_SIZE)
@@ -125,8 +127,8 @@ def experiment_cmd(args, seeds, options, compare=False):
     configs = [osp.join(CONFIG_DIR, METHODS[m] + '.py') for m in args.methods]
     cmd = [
         sys.executable,
-        osp.join('tools', 'run_experiment.py'), *configs, '--seeds', *map(str, seeds), '--work-dir',
-        args.work_dir
+        osp.join('experiments', 'run_experiment.py'), *configs, '--seeds', *map(str, seeds),
+        '--work-dir', args.work_dir
     ]
     if args.amp:
         cmd.append('--amp')
@@ -150,9 +152,8 @@ def main(argv=None):
         if not osp.isdir(args.camvid):
             raise SystemExit(f'error: no packed CamVid at {args.data} and no CamVid at '
                              f'{args.camvid} to pack it from')
-        subprocess.run(
-            [sys.executable, 'tools/dataset_converters/pack_camvid.py', args.camvid, args.data],
-            check=True)
+        subprocess.run([sys.executable, 'experiments/pack_camvid.py', args.camvid, args.data],
+                       check=True)
     iters = iterations_per_epoch(args.data)
     options = campaign_options(args, iters)
     os.makedirs(args.work_dir, exist_ok=True)

@@ -2,8 +2,9 @@
 """Pack CamVid into a small folder that travels with the repository to a GPU machine.
 
 Images become JPEG (quality ``--quality``, default 95), fine labels stay lossless PNG, and the
-coarse labels of the paper's protocol (``make_coarse_labels.py``, erosion ``--erode``, default 12)
-are made from the fine ones, so the GPU machine needs nothing but this folder::
+coarse labels of the paper's protocol (``tools/dataset_converters/make_coarse_labels.py``,
+erosion ``--erode``, default 12) are made from the fine ones, so the GPU machine needs nothing but
+this folder::
 
     DST/train/*.jpg  DST/trainannot/*.png              367 images, fine labels (void = 11)
     DST/val/*.jpg    DST/valannot/*.png                101 images, fine labels (void = 11)
@@ -13,7 +14,7 @@ are made from the fine ones, so the GPU machine needs nothing but this folder::
 The CamVid data set class reads it back with ``img_suffix='.jpg'`` (see
 ``configs/camvid_gpu/camvid_gpu_schedule.py``). Example::
 
-    python tools/dataset_converters/pack_camvid.py data/camvid data/camvid_pack
+    python experiments/pack_camvid.py data/camvid data/camvid_pack
 
 The folder must stay under ``--max-mb`` (default 40 MB) so that it fits the device tool's
 transfer limit beside the code: the command fails (and says by how much) if it does not.
@@ -29,9 +30,11 @@ from typing import Dict, List, Optional
 
 import cv2
 
-from converter_utils import (map_with_progress, read_image, read_label, write_image_atomic,
-                             write_text_atomic)
-from make_coarse_labels import convert as make_coarse_labels
+# the converters this script builds on (tools/dataset_converters import each other by module name)
+sys.path.insert(
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'dataset_converters'))
+import converter_utils  # noqa: E402
+from make_coarse_labels import convert as make_coarse_labels  # noqa: E402
 
 SPLITS = (('train', 'trainannot'), ('val', 'valannot'))
 CAMVID_VOID = 11
@@ -46,11 +49,11 @@ def _pack_one(name: str, src: str, dst: str, quality: int, overwrite: bool) -> N
     out_img = osp.join(dst, img_dir, stem + '.jpg')
     out_ann = osp.join(dst, ann_dir, stem + '.png')
     if overwrite or not osp.exists(out_img):
-        image = read_image(osp.join(src, img_dir, stem + '.png'))
-        write_image_atomic(out_img, image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = converter_utils.read_image(osp.join(src, img_dir, stem + '.png'))
+        converter_utils.write_image_atomic(out_img, image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if overwrite or not osp.exists(out_ann):
-        label = read_label(osp.join(src, ann_dir, stem + '.png'))
-        write_image_atomic(out_ann, label, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        label = converter_utils.read_label(osp.join(src, ann_dir, stem + '.png'))
+        converter_utils.write_image_atomic(out_ann, label, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def folder_size(path: str) -> int:
@@ -106,7 +109,7 @@ def pack_camvid(src: str,
         counts[img_dir] = len(stems)
         names += [f'{img_dir}/{ann_dir}/{s}' for s in stems]
     worker = partial(_pack_one, src=src, dst=dst, quality=quality, overwrite=overwrite)
-    map_with_progress(worker, names, nproc, 'pack CamVid', progress)
+    converter_utils.map_with_progress(worker, names, nproc, 'pack CamVid', progress)
     coarse = {}
     for _, ann_dir in SPLITS:
         stats = make_coarse_labels(
@@ -127,7 +130,8 @@ def pack_camvid(src: str,
         coarse_erode=erode,
         coarse=coarse)
     manifest_path = osp.join(dst, 'pack.json')
-    write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + '\n', overwrite=True)
+    converter_utils.write_text_atomic(
+        manifest_path, json.dumps(manifest, indent=1) + '\n', overwrite=True)
     size = folder_size(dst)
     manifest['bytes'] = size
     if size > max_mb * 1e6:

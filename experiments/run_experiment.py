@@ -16,9 +16,9 @@ their last checkpoint, so the command can simply be started again after an inter
 At the end it writes ``WORK_DIR/results.json`` and ``WORK_DIR/results.md``: mean ± std per
 metric and method, and Student t-tests (two-sided, equal variances) between ``--compare`` pairs.
 
-Example (CPU-scale CamVid reproduction, see README "Results")::
+Example (CPU-scale CamVid reproduction, see docs/results.md)::
 
-    python tools/run_experiment.py \\
+    python experiments/run_experiment.py \\
         configs/camvid_cpu/fcn16_r34_camvid_coarse_cpu.py \\
         configs/camvid_cpu/hcfcn16_r34_camvid_coarse_cpu.py \\
         configs/camvid_cpu/hcfcn_r34_camvid_coarse_cpu.py \\
@@ -28,6 +28,7 @@ Example (CPU-scale CamVid reproduction, see README "Results")::
 """
 import argparse
 import copy
+import glob
 import json
 import math
 import os
@@ -35,10 +36,9 @@ import os.path as osp
 import subprocess
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config, ConfigDict, DictAction
 
-from mmseg_spixreg.utils.experiment import (latest_test_metrics, merge_dataset_cfg, summarize_runs,
-                                            write_results)
+from stats import summarize_runs, write_results
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -134,6 +134,34 @@ def best_checkpoint(work_dir):
     by AtomicCheckpointHook), else its last checkpoint; never a stray ``best_*.pth``."""
     from mmseg_spixreg.engine.hooks import recorded_best_checkpoint
     return recorded_best_checkpoint(work_dir) or last_checkpoint(work_dir)
+
+
+def latest_test_metrics(test_dir):
+    """Metrics dict of the newest ``tools/test.py --work-dir test_dir`` run (its json file)."""
+    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
+    if not files:
+        raise FileNotFoundError(f'tools/test.py wrote no metrics json under {test_dir}')
+    with open(files[-1]) as f:
+        return json.load(f)
+
+
+def merge_dataset_cfg(base, override):
+    """``override`` merged into a copy of the dataset config ``base`` (mmengine's config merge).
+
+    Used for a config's ``finetune_val_dataset`` (the val images labelled like the training set),
+    which overrides only what differs from ``val_dataloader.dataset``. Nested dicts are merged
+    key by key, other values replaced, ``_delete_=True`` works as in mmengine configs.
+
+    Args:
+        base (dict): A dataset config.
+        override (dict | None): Keys to replace.
+
+    Returns:
+        ConfigDict: The merged config (``base`` is not modified).
+    """
+    out = ConfigDict(copy.deepcopy(dict(base)))
+    out.merge(override or {})
+    return out
 
 
 def write_finetune_config(config, ckpt, work_dir, epochs, options=None):

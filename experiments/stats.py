@@ -1,10 +1,10 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Aggregation of repeated runs into the paper's tables: mean ± std and Student t-tests.
 
-``tools/run_experiment.py`` trains/tests every (config, seed) and hands the per-run metric dicts
-to :func:`summarize_runs`, which returns the table as JSON-able data and as markdown.
+``run_experiment.py`` trains/tests every (config, seed) and hands the per-run metric dicts to
+:func:`summarize_runs`, which returns the table as JSON-able data and as markdown;
+``collect_results.py`` does the same for runs of several campaigns (:func:`load_runs`).
 """
-import copy
 import glob
 import json
 import math
@@ -12,24 +12,14 @@ import os
 import os.path as osp
 
 import numpy as np
-from mmengine.config import ConfigDict
 from scipy import stats
-
-
-def latest_test_metrics(test_dir):
-    """Metrics dict of the newest ``tools/test.py --work-dir test_dir`` run (its json file)."""
-    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
-    if not files:
-        raise FileNotFoundError(f'tools/test.py wrote no metrics json under {test_dir}')
-    with open(files[-1]) as f:
-        return json.load(f)
 
 
 def load_runs(method_dir):
     """Per-seed metrics of the finished runs of one method (``<dir>/seed*/result.json``).
 
     Args:
-        method_dir (str): ``WORK_DIR/<config name>`` of a ``tools/run_experiment.py`` campaign.
+        method_dir (str): ``WORK_DIR/<config name>`` of a ``run_experiment.py`` campaign.
 
     Returns:
         dict[int, dict[str, float]]: ``{seed: metrics}``.
@@ -54,25 +44,6 @@ def write_results(work_dir, runs, table):
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(md)
     return md
-
-
-def merge_dataset_cfg(base, override):
-    """``override`` merged into a copy of the dataset config ``base`` (mmengine's config merge).
-
-    Used for a config's ``finetune_val_dataset`` (the val images labelled like the training set),
-    which overrides only what differs from ``val_dataloader.dataset``. Nested dicts are merged
-    key by key, other values replaced, ``_delete_=True`` works as in mmengine configs.
-
-    Args:
-        base (dict): A dataset config.
-        override (dict | None): Keys to replace.
-
-    Returns:
-        ConfigDict: The merged config (``base`` is not modified).
-    """
-    out = ConfigDict(copy.deepcopy(dict(base)))
-    out.merge(override or {})
-    return out
 
 
 def mean_std(values):

@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Validation curves of a ``tools/run_experiment.py`` campaign: is the schedule long enough?
+"""Validation curves of a ``run_experiment.py`` campaign: is the schedule long enough?
 
 Reads every run's validation scalars (``WORK_DIR/<config>/seed<k>/train/<timestamp>/vis_data/
 scalars.json``, written by mmengine's LocalVisBackend; a resumed run's several timestamp
@@ -7,7 +7,7 @@ folders are merged, the later one winning) and prints, for each metric, a markdo
 validation value against the iteration, one column per config (mean ± std over the seeds), and
 the change over the last validation interval. Optionally draws the curves (``--plot``)::
 
-    python tools/analysis_tools/val_curves.py work_dirs/camvid_cpu --metrics PixAcc BR_paper \\
+    python experiments/val_curves.py work_dirs/camvid_cpu --metrics PixAcc BR_paper \\
         --out work_dirs/camvid_cpu/val_curves.md --plot work_dirs/camvid_cpu/val_curves.png
 """
 import argparse
@@ -60,7 +60,7 @@ def collect_curves(work_dir):
             curves.setdefault(config, {})[int(match.group(1))] = scalars
     if not curves:
         raise FileNotFoundError(f'no validation scalars under {work_dir}/<config>/seed<k>/train/'
-                                '<timestamp>/vis_data/scalars.json (a tools/run_experiment.py '
+                                '<timestamp>/vis_data/scalars.json (a run_experiment.py '
                                 'work dir after at least one validation)')
     return curves
 
@@ -131,7 +131,7 @@ def plot_curves(curves, metrics, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('work_dir', help='a tools/run_experiment.py --work-dir')
+    p.add_argument('work_dir', help='a run_experiment.py --work-dir')
     p.add_argument(
         '--metrics',
         nargs='+',

@@ -114,7 +114,7 @@ def test_slic_only_config():
 ])
 def test_coarse_configs_finetune_on_coarse_val_labels(config, coarse_dir):
     """Coarse-label configs: --finetune adds the val images with COARSE labels, fine for testing."""
-    from mmseg_spixreg.utils.experiment import merge_dataset_cfg
+    from run_experiment import merge_dataset_cfg
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
     val = cfg.val_dataloader.dataset
     ft_val = merge_dataset_cfg(val, cfg.finetune_val_dataset)

@@ -498,9 +498,9 @@ def evil_checkpoint(tmp_path, payload=WritesMarkerViaExec, path=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# experiment results (mmseg_spixreg.utils.experiment, tools/collect_results.py)
+# experiment results (experiments/stats.py, experiments/collect_results.py)
 
-# Per-seed results of two methods, as mmseg_spixreg.utils.experiment reads them
+# Per-seed results of two methods, as experiments/stats.py reads them
 FAKE_RUNS = {
     'hcfcn_reg': {
         0: {

@@ -80,8 +80,9 @@ def main():
 
     step(f'1/5 generating {args.num_train}+{args.num_val} images of {args.size}x{args.size} '
          f'(seed {args.seed}) in {data_root}')
-    from mmseg_spixreg.utils.experiment import latest_test_metrics
+    sys.path.insert(0, osp.join(ROOT, 'experiments'))  # the protocol runner's metrics reader
     from mmseg_spixreg.utils.synthetic_data import make_synthetic_dataset
+    from run_experiment import latest_test_metrics
     make_synthetic_dataset(
         data_root,
         num_train=args.num_train,

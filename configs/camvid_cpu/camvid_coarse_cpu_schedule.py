@@ -6,7 +6,7 @@
 # The 101 CamVid val frames (one sequence, sorted by name) are split in time:
 #   val  = frames 0..49: checkpoint selection (best pixel accuracy) only;
 #   test = frames 50..100: the reported numbers, never trained on or selected with.
-# `tools/run_experiment.py --finetune` adds the val frames (with their COARSE labels) to the
+# `experiments/run_experiment.py --finetune` adds the val frames (with their COARSE labels) to the
 # training set and takes the stop rule's val loss on them: finetune_val_dataset.
 _base_ = [
     '../_base_/datasets/camvid_coarse.py', '../_base_/default_runtime.py',

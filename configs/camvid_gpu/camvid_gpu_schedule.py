@@ -1,12 +1,12 @@
-# Data + schedule of the GPU CamVid campaign (tools/gpu_campaign.py, README "Results"): CamVid at
-# full resolution (480x360) from the packed copy (tools/dataset_converters/pack_camvid.py:
+# Data + schedule of the GPU CamVid campaign (experiments/gpu_campaign.py, docs/results.md):
+# CamVid at full resolution (480x360) from the packed copy (experiments/pack_camvid.py:
 # JPEG q95 images, coarse N = 12 training labels made by the project's tool), random 352x480
 # crops + horizontal flip, batch 8, Adam 5e-4 (constant), validation every 5 epochs.
 # The 101 CamVid val frames (one sequence, sorted by name) are split in time, as in
 # ../camvid_cpu/camvid_coarse_cpu_schedule.py:
 #   val  = frames 0..49: checkpoint selection only (fine labels);
 #   test = frames 50..100: the reported numbers (fine labels), never trained on or selected with.
-# `epochs` sets the budget: tools/gpu_campaign.py passes train_cfg.max_iters / val_interval /
+# `epochs` sets the budget: experiments/gpu_campaign.py passes train_cfg.max_iters / val_interval /
 # checkpoint interval for its --epochs (46 iterations per epoch: 367 images / batch 8).
 _base_ = [
     '../_base_/datasets/camvid.py', '../_base_/default_runtime.py',

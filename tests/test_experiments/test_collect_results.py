@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""tools/collect_results.py: folders of seed runs -> one results table with t-tests."""
+"""experiments/collect_results.py: folders of seed runs -> one results table with t-tests."""
 import pytest
 
 from tests.utils import FAKE_RUNS, run_tool
@@ -21,14 +21,14 @@ def _write_fake_campaign(root):
 
 
 def test_collect_results_merges_campaigns(tmp_path):
-    """tools/collect_results.py: NAME=DIR folders of seed runs -> one table with t-tests."""
+    """experiments/collect_results.py: NAME=DIR folders of seed runs -> one table with t-tests."""
     import json
 
     dirs = _write_fake_campaign(tmp_path)
     out = tmp_path / 'merged'
     proc = run_tool([
-        'tools/collect_results.py', f"lambda=0.3={dirs['hcfcn_reg']}", f"lambda=0={dirs['hcfcn']}",
-        '--compare', 'lambda=0.3:lambda=0', '--metrics', 'BR', '--out',
+        'experiments/collect_results.py', f"lambda=0.3={dirs['hcfcn_reg']}",
+        f"lambda=0={dirs['hcfcn']}", '--compare', 'lambda=0.3:lambda=0', '--metrics', 'BR', '--out',
         str(out)
     ])
     assert '| lambda=0.3 | 3 | 2.00 ± 1.00 |' in proc.stdout
@@ -43,9 +43,9 @@ def test_collect_results_merges_campaigns(tmp_path):
 def test_collect_results_bad_input(tmp_path):
     dirs = _write_fake_campaign(tmp_path)
     with pytest.raises(AssertionError, match='no finished run'):
-        run_tool(['tools/collect_results.py', f'a={tmp_path}', '--out', str(tmp_path / 'o')])
+        run_tool(['experiments/collect_results.py', f'a={tmp_path}', '--out', str(tmp_path / 'o')])
     with pytest.raises(AssertionError, match='--compare expects A:B'):
         run_tool([
-            'tools/collect_results.py', f"a={dirs['hcfcn']}", '--compare', 'a:b', '--out',
+            'experiments/collect_results.py', f"a={dirs['hcfcn']}", '--compare', 'a:b', '--out',
             str(tmp_path / 'o')
         ])

@@ -6,7 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from tests.utils import REPO_ROOT, run_tool
+from tests.utils import run_tool
 
 # a few CPU iterations instead of the GPU budget: 1 image per batch, small crops, no workers
 TINY = [
@@ -23,9 +23,7 @@ TINY = [
 @pytest.fixture(scope='module')
 def tiny_pack(tmp_path_factory, camvid_root):
     out = str(tmp_path_factory.mktemp('pack') / 'camvid_pack')
-    run_tool([
-        'tools/dataset_converters/pack_camvid.py', camvid_root, out, '--limit', '2', '--nproc', '1'
-    ])
+    run_tool(['experiments/pack_camvid.py', camvid_root, out, '--limit', '2', '--nproc', '1'])
     return out
 
 
@@ -71,7 +69,7 @@ def test_pack_camvid_refuses_oversize_and_bad_args(tmp_path, camvid_root):
     import subprocess
     import sys
     cmd = [
-        sys.executable, 'tools/dataset_converters/pack_camvid.py', camvid_root,
+        sys.executable, 'experiments/pack_camvid.py', camvid_root,
         str(tmp_path / 'p'), '--limit', '1', '--nproc', '1'
     ]
     proc = subprocess.run(cmd + ['--max-mb', '0.01'], capture_output=True, text=True)
@@ -86,8 +84,9 @@ def test_pack_camvid_refuses_oversize_and_bad_args(tmp_path, camvid_root):
 def test_gpu_campaign_tiny_on_cpu(tmp_path, tiny_pack):
     work = str(tmp_path / 'campaign')
     proc = run_tool([
-        'tools/gpu_campaign.py', '--work-dir', work, '--data', tiny_pack, '--methods', 'hcfcn16',
-        'hcfcn', '--seeds', '0', '--epochs', '2', '--val-every', '1', '--cfg-options', *TINY
+        'experiments/gpu_campaign.py', '--work-dir', work, '--data', tiny_pack, '--methods',
+        'hcfcn16', 'hcfcn', '--seeds', '0', '--epochs', '2', '--val-every', '1', '--cfg-options',
+        *TINY
     ])
     assert 'campaign finished on cpu' in proc.stdout
     with open(osp.join(work, 'campaign.json')) as f:
@@ -115,12 +114,9 @@ def test_gpu_campaign_tiny_on_cpu(tmp_path, tiny_pack):
 def test_gpu_campaign_shares_the_cpu_threads_among_seed_processes(monkeypatch):
     """Seed processes on one GPU machine split its cores (unlimited, 3 processes on 16 cores made
     one 50-frame validation take ~28 s on an H100 machine); a user's OMP_NUM_THREADS wins."""
-    import importlib.util
     import os
-    path = osp.join(REPO_ROOT, 'tools', 'gpu_campaign.py')
-    spec = importlib.util.spec_from_file_location('gpu_campaign', path)
-    campaign = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(campaign)
+
+    import gpu_campaign as campaign
     monkeypatch.setattr(os, 'cpu_count', lambda: 16)
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     assert campaign.run_env(3)['OMP_NUM_THREADS'] == '5'

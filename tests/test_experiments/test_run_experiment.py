@@ -1,5 +1,5 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""End-to-end smoke of tools/run_experiment.py: 2 configs x 2 seeds x a few iterations."""
+"""End-to-end smoke of experiments/run_experiment.py: 2 configs x 2 seeds x a few iterations."""
 import glob
 import json
 import os.path as osp
@@ -25,7 +25,7 @@ def _options(root):
 
 def test_runner_two_configs_two_seeds(tmp_path, synthetic_root):
     work = str(tmp_path / 'exp')
-    args = ['tools/run_experiment.py'] + CONFIGS + [
+    args = ['experiments/run_experiment.py'] + CONFIGS + [
         '--seeds', '0', '1', '--work-dir', work, '--compare',
         'hcfcn_r34_synthetic_coarse:hcfcn16_r34_synthetic_coarse', '--metrics', 'mIoU', 'PixAcc',
         'BR', 'ASA', '--cfg-options'
@@ -61,8 +61,8 @@ def test_runner_finetune_on_train_plus_val(tmp_path, synthetic_root):
         osp.join(synthetic_root, coarse_val),
         dirs_exist_ok=True)
     run_tool([
-        'tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--work-dir', work, '--finetune',
-        '--finetune-epochs', '2', '--metrics', 'mIoU', 'BR', '--cfg-options'
+        'experiments/run_experiment.py', CONFIGS[1], '--seeds', '0', '--work-dir', work,
+        '--finetune', '--finetune-epochs', '2', '--metrics', 'mIoU', 'BR', '--cfg-options'
     ] + _options(synthetic_root) + [f'finetune_val_dataset.data_prefix.seg_map_path={coarse_val}'])
     run_dir = osp.join(work, 'hcfcn_r34_synthetic_coarse', 'seed0')
     ft_path = osp.join(run_dir, 'finetune', 'finetune_config.py')
@@ -102,8 +102,8 @@ def test_runner_with_distributed_launchers(tmp_path, synthetic_root):
     work = str(tmp_path / 'dist')
     proc = run_tool(
         [
-            'tools/run_experiment.py', CONFIGS[1], '--seeds', '0', '--gpus', '2', '--work-dir',
-            work, '--metrics', 'mIoU', 'BR', '--cfg-options'
+            'experiments/run_experiment.py', CONFIGS[1], '--seeds', '0', '--gpus', '2',
+            '--work-dir', work, '--metrics', 'mIoU', 'BR', '--cfg-options'
         ] + _options(synthetic_root),
         env={
             'PORT': str(port),

@@ -1,12 +1,10 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Results table of the protocol runner (mmseg_spixreg.utils.experiment): mean ± std and Student
-t-tests on a fake result set. tools/collect_results.py: tests/test_tools/test_collect_results.py."""
+"""experiments/stats.py: mean ± std and Student t-tests of a fake result set, as a table."""
 import math
 
 import pytest
 
-from mmseg_spixreg.utils.experiment import (mean_std, student_t_test, summarize_runs,
-                                            table_to_markdown)
+from stats import mean_std, student_t_test, summarize_runs, table_to_markdown
 from tests.utils import FAKE_RUNS
 
 

@@ -1,21 +1,12 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""tools/analysis_tools/val_curves.py: validation curves of a run_experiment campaign."""
-import importlib.util
+"""experiments/val_curves.py: validation curves of a run_experiment.py campaign."""
 import json
 import os
 import os.path as osp
 
 import pytest
 
-from tests.utils import REPO_ROOT
-
-
-def _tool():
-    path = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'val_curves.py')
-    spec = importlib.util.spec_from_file_location('val_curves', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import val_curves
 
 
 def _write_run(root, config, seed, stamps):
@@ -38,8 +29,7 @@ def test_val_curves_table_and_plot(tmp_path):
         '20260101_010000': [(100, 74.0)]
     })
     _write_run(root, 'cfg_b', 0, {'20260101_000000': [(50, 50.0)]})
-    tool = _tool()
-    curves = tool.collect_curves(root)
+    curves = val_curves.collect_curves(root)
     assert curves['cfg_a'][1] == {
         50: {
             'aAcc': 62.0,
@@ -53,7 +43,7 @@ def test_val_curves_table_and_plot(tmp_path):
         }
     }
     out, plot = str(tmp_path / 'curves.md'), str(tmp_path / 'curves.png')
-    text = tool.main([root, '--metrics', 'PixAcc', 'BR_paper', '--out', out, '--plot', plot])
+    text = val_curves.main([root, '--metrics', 'PixAcc', 'BR_paper', '--out', out, '--plot', plot])
     assert '| 50 | 61.00 ± 1.41 (n=2) | 50.00 ± 0.00 (n=1) |' in text
     assert '| 100 | 72.00 ± 2.83 (n=2) |  |' in text
     assert '- cfg_a: PixAcc 61.00 at 50 -> 72.00 at 100 (+11.00)' in text
@@ -64,4 +54,4 @@ def test_val_curves_table_and_plot(tmp_path):
 
 def test_val_curves_names_an_empty_work_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match='no validation scalars under'):
-        _tool().collect_curves(str(tmp_path))
+        val_curves.collect_curves(str(tmp_path))

@@ -2,7 +2,7 @@
 # the fine val labels. The coarse labels live outside git, under data/ in the repository root:
 #   python tools/dataset_converters/make_coarse_labels.py data/camvid/trainannot \
 #       data/camvid_coarse/n12/trainannot --erode 12 --ignore-index 11 255
-# and, for fine-tuning on train+val (tools/run_experiment.py --finetune), the val split too:
+# and, for fine-tuning on train+val (experiments/run_experiment.py --finetune), the val split too:
 #   python tools/dataset_converters/make_coarse_labels.py data/camvid/valannot \
 #       data/camvid_coarse/n12/valannot --erode 12 --ignore-index 11 255
 # For another N, generate .../n<N>/trainannot and override `seg_map_path` below.
@@ -19,7 +19,7 @@ train_dataloader = dict(
         prepare_hint='python tools/dataset_converters/make_coarse_labels.py '
         'data/camvid/trainannot data/camvid_coarse/n12/trainannot '
         '--erode 12 --ignore-index 11 255'))
-# Fine-tuning on train+val (tools/run_experiment.py --finetune) adds the val images with their
+# Fine-tuning on train+val (experiments/run_experiment.py --finetune) adds the val images with their
 # COARSE labels (merged over val_dataloader.dataset; also used for the stop rule's val loss).
 finetune_val_dataset = dict(
     data_root='.',

@@ -6,7 +6,7 @@ train_dataloader = dict(
     dataset=dict(
         seg_map_suffix='_gtCoarse_labelTrainIds.png',
         data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtCoarse/train')))
-# Fine-tuning on train+val (tools/run_experiment.py --finetune) adds the val cities with their
+# Fine-tuning on train+val (experiments/run_experiment.py --finetune) adds the val cities with their
 # COARSE labels (merged over val_dataloader.dataset; also used for the stop rule's val loss).
 finetune_val_dataset = dict(
     seg_map_suffix='_gtCoarse_labelTrainIds.png',

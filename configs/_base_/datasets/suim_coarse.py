@@ -14,7 +14,7 @@ train_dataloader = dict(
     dataset=dict(
         data_prefix=dict(img_path='img_dir/train_val', seg_map_path='ann_dir_coarse_n12/train_val'),
         prepare_hint=coarse_prepare_hint))
-# Fine-tuning on train+val (tools/run_experiment.py --finetune) adds the val images with their
+# Fine-tuning on train+val (experiments/run_experiment.py --finetune) adds the val images with their
 # COARSE labels (merged over val_dataloader.dataset; also used for the stop rule's val loss).
 finetune_val_dataset = dict(
     data_prefix=dict(img_path='img_dir/train_val', seg_map_path='ann_dir_coarse_n12/train_val'),

@@ -84,7 +84,7 @@ def test_best_checkpoint_is_the_recorded_one_not_the_newest_file(tmp_path):
     import time
 
     from mmseg_spixreg.engine.hooks import recorded_best_checkpoint
-    from tools.run_experiment import best_checkpoint
+    from run_experiment import best_checkpoint
     work = str(tmp_path / 'atomic')
     os.makedirs(work)
     _save_sequence('AtomicCheckpointHook', work)

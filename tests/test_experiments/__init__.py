@@ -1,0 +1,1 @@
+# Copyright (c) mmseg-spixreg contributors. All rights reserved.
