@@ -9,13 +9,14 @@ otherwise. These tests make that visible for every config in ``configs/``:
 * the train loader runs the config's ``train_pipeline``, the val and test loaders its
   ``test_pipeline``;
 * the test input size (the test pipeline's ``Resize``, or none) is the one configs/README.md
-  states for the config ("Test input" column or line), and a ``Resize`` size is also named in the
-  config's own comments (its file or a ``_base_`` file it inherits) and, for the configs whose
-  results README.md reports, in README's Results;
+  states for the config ("Test input" column or line) and, for the configs whose results
+  README.md reports, the one README's Results names;
+* README's Results list every CamVid CPU config and state what their merged configs do: one
+  input size in training, validation and testing, labels loaded after the resize (metrics at the
+  labels' resolution), the validation and held-out test frames;
 * for the CamVid CPU configs, ``inference_model`` and ``tools/test.py`` give the same prediction
   on one real frame (both from one checkpoint).
 """
-import ast
 import glob
 import os.path as osp
 import re
@@ -35,7 +36,7 @@ NAMES = sorted(
     osp.relpath(p, CONFIG_DIR)
     for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
     if not osp.relpath(p, CONFIG_DIR).startswith('_base_'))
-# the configs trained and tested on this machine's CPU (README "Results")
+# the configs of the CPU-scale CamVid campaign (README "Results")
 CPU_CONFIGS = sorted(n for n in NAMES if n.startswith('camvid_cpu/') and 'schedule' not in n)
 
 
@@ -60,24 +61,11 @@ def resize_scale(pipeline):
     return scales[0] if scales else None
 
 
-def config_chain(path):
-    """The config file and every ``_base_`` file it inherits (local files only)."""
-    files = [path]
-    tree = ast.parse(open(path).read())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
-            value = ast.literal_eval(node.value)
-            for base in [value] if isinstance(value, str) else value:
-                if '::' not in base:
-                    files += config_chain(osp.normpath(osp.join(osp.dirname(path), base)))
-    return files
-
-
-def comments_of(path):
-    """Every comment line of a config and of its ``_base_`` chain, joined."""
-    return '\n'.join(
-        line for f in config_chain(path) for line in open(f) if line.lstrip().startswith('#'))
+def readme_results():
+    """The "Results" section of README.md."""
+    with open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    return readme.split('\n## Results\n', 1)[1].split('\n## ', 1)[0]
 
 
 def documented_test_input(name):
@@ -125,30 +113,40 @@ def test_test_input_size_is_the_documented_one(name):
     w, h = scale
     assert sizes and tuple(map(int, sizes[0])) == (w, h), (
         f'{name} tests at {w}x{h} (Resize in its test_pipeline), configs/README.md says: {doc!r}')
-    assert f'{w}x{h}' in comments_of(osp.join(CONFIG_DIR, name)), (
-        f'{name}: the test input {w}x{h} is not named in the comments of the config or its bases')
-    readme = open(osp.join(REPO_ROOT, 'README.md')).read()
-    results = readme.split('\n## Results\n', 1)[1].split('\n## ', 1)[0]
+    results = readme_results()
     if osp.splitext(osp.basename(name))[0] in results:
         assert f'{w}x{h}' in results, (
             f"README.md's Results name {name} but not its test input {w}x{h}")
 
 
-def test_the_cpu_configs_test_at_a_third_of_the_resolution():
-    """What README says of the CPU scale, on the merged configs: 160x120 in, 480x360 labels."""
-    # FCN-16, HCFCN-16, regularized HCFCN-16 (ResNet34-DCN) and stock PSPNet-R18, with HCFCN,
-    # with HCFCN + SLIC
-    assert len(CPU_CONFIGS) == 6, CPU_CONFIGS
-    for name in CPU_CONFIGS:
-        cfg = load(name)
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            steps = [t['type'] for t in cfg[loader].dataset.pipeline]
-            assert resize_scale(cfg[loader].dataset.pipeline) == (160, 120), (name, loader)
-            if loader != 'train_dataloader':
-                # labels loaded after the resize: metrics on the full-resolution fine labels
-                assert steps.index('LoadSegAnnotations') > steps.index('Resize'), (name, loader)
-        assert cfg.val_dataloader.dataset.indices == list(range(50))
-        assert cfg.test_dataloader.dataset.indices == list(range(50, 101))
+def frames(indices):
+    """``'first..last'`` of a contiguous list of frame indices."""
+    assert indices == list(range(indices[0], indices[-1] + 1)), indices
+    return f'{indices[0]}..{indices[-1]}'
+
+
+@pytest.mark.parametrize('name', CPU_CONFIGS)
+def test_readme_results_state_what_the_cpu_configs_do(name):
+    """README's Results against the merged config: listed, input size, label loading, frames."""
+    results = readme_results()
+    assert osp.splitext(name)[0] in results, f"README.md's Results do not list {name}"
+    cfg = load(name)
+    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    scales = {resize_scale(cfg[loader].dataset.pipeline) for loader in loaders}
+    assert len(scales) == 1 and None not in scales, (
+        f'{name}: README says one input size in training, validation and testing; the loaders '
+        f'resize to {scales}')
+    w, h = scales.pop()
+    assert f'{w}x{h} network input' in results, (
+        f"{name} resizes to {w}x{h}; README.md's Results do not say so")
+    for loader in loaders[1:]:
+        steps = [t['type'] for t in cfg[loader].dataset.pipeline]
+        # labels loaded after the resize: metrics at the labels' own resolution
+        assert steps.index('LoadSegAnnotations') > steps.index('Resize'), (name, loader)
+    val, test = cfg.val_dataloader.dataset.indices, cfg.test_dataloader.dataset.indices
+    assert not set(val) & set(test), f'{name}: the held-out test frames overlap validation'
+    assert f'val frames {frames(val)}' in results, (name, frames(val))
+    assert f'held-out val frames {frames(test)}' in results, (name, frames(test))
 
 
 @pytest.mark.parametrize('name', CPU_CONFIGS)
