@@ -8,7 +8,8 @@ generated one otherwise), ``tools/train.py configs/camvid_cpu/hcfcn_r34_camvid_c
 trains two iterations and keeps its best checkpoint where the config puts it; then each Python
 snippet runs unchanged in a new interpreter (it finds that checkpoint through the file-name
 pattern it gives), and the README's ``demo/image_demo.py`` command runs with ``CHECKPOINT``
-replaced by that file.
+replaced by that file. Every other Python block of the docs is run as written by the test named
+in ``PYTHON_BLOCKS``.
 """
 import glob
 import json
@@ -32,6 +33,14 @@ TRAIN_OPTIONS = [
     'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
     'train_dataloader.batch_size=2', 'val_dataloader.dataset.indices=[0,1]'
 ]
+
+# every Python block of the docs (document, section): the test that runs it as written
+PYTHON_BLOCKS = {
+    ('README.md', '### Inference'): 'tests/test_docs_snippets.py',
+    ('docs/inference.md', None): 'tests/test_docs_snippets.py',
+    ('README.md', '### Using the plug-in from your own mmseg config'): 'tests/test_own_configs.py',
+    ('README.md', '## Deploy'): 'tests/test_deployment/test_fresh_venv.py',
+}
 
 # run after a snippet, in its namespace: what it computed (shapes, files)
 REPORT = """
@@ -139,3 +148,18 @@ def test_image_demo_command_runs_as_written(user_root):
         env=dict(PATH=osp.dirname(sys.executable) + os.pathsep + os.environ.get('PATH', '')))
     drawn = cv2.imread(out_file)
     assert drawn.shape == (360, 960, 3)  # prediction overlay | superpixel tile
+
+
+def test_every_python_block_of_the_docs_is_run():
+    """A Python block added to README.md or docs/ outside the sections above runs nowhere."""
+    docs = ['README.md'] + sorted(
+        osp.relpath(p, REPO_ROOT) for p in glob.glob(osp.join(REPO_ROOT, 'docs', '*.md')))
+    found = {(doc, block) for doc in docs for block in blocks(doc, 'python')}
+    run = set()
+    for (doc, section), test in PYTHON_BLOCKS.items():
+        assert osp.isfile(osp.join(REPO_ROOT, test)), test
+        sections = blocks(doc, 'python', section)
+        assert sections, f'{doc}: no Python block after {section!r}'
+        run.update((doc, block) for block in sections)
+    assert found == run, 'Python blocks no test runs:\n' + '\n'.join(
+        f'{doc}:\n{block}' for doc, block in sorted(found - run))
