@@ -105,14 +105,14 @@ def inference_parts(model, x, metas):
     """The parts of HCFCN-16's ``encode_decode`` as callables on precomputed inputs (no grad)."""
     head = model.decode_head
     with torch.no_grad():
-        feats = model.backbone(x)
+        feats = model.backbone.forward_pairs(x)  # the stage outputs and the DCN feature pairs
         assigned = model.neck(feats)
         coarse = head.coarse_logits(assigned)
         fine = head.upsample_logits(coarse, assigned.assignments, assigned.fine_sizes)
         logits = head.predict_by_feat(fine, metas)
     return {
         'backbone':
-        lambda: model.backbone(x),
+        lambda: model.backbone.forward_pairs(x),
         'neck (A4, A8)':
         lambda: model.neck(feats),
         'classifier (stride 16)':
@@ -281,7 +281,7 @@ def main():
     # the regulariser's own cost on that batch: L_SLIC forward + backward to the assignments
     data = reg.data_preprocessor(copy.deepcopy(batch), True)
     with torch.no_grad():
-        assigned = reg.neck(reg.backbone(data['inputs']))
+        assigned = reg.extract_feat(data['inputs'])
     leaves = [a.detach().requires_grad_() for a in assigned.assignments]
     images, valid = reg.decode_head._stack_slic_images(data['data_samples'])
 

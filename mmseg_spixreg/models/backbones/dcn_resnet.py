@@ -1,6 +1,6 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """ResNet34 without conv5_x (output stride 16) with DCNv2 stride-2 convolutions (Suzuki 2021)."""
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import torch.nn as nn
 from mmseg.models.backbones import ResNet
@@ -44,10 +44,12 @@ class DCNResNet(ResNet):
     input would only add offsets that no assignment uses, and the max-pool is not a convolution.
     Keeping them also keeps the ImageNet stem exactly.
 
-    ``forward`` returns :class:`BackboneFeatures`: the tuple of stage outputs selected by
-    ``out_indices`` (what stock heads index with ``in_index``) with ``.pairs[s] = (x_s, z_2s)``
-    for every stride-2 stage: ``x_s`` is the feature entering the stage (stride ``s``) and ``z_2s``
-    the output of its first (downsampling) block, the pair Suzuki's assignment compares.
+    ``forward`` returns the tuple of stage outputs selected by ``out_indices``, as every mmseg
+    backbone (what stock heads index with ``in_index``: the FCN-16 baseline's ``FCNHead``).
+    :meth:`forward_pairs` returns them as :class:`BackboneFeatures` with ``pairs[s] = (x_s,
+    z_2s)`` for every stride-2 stage: ``x_s`` is the feature entering the stage (stride ``s``)
+    and ``z_2s`` the output of its first (downsampling) block, the pair Suzuki's assignment
+    compares; ``SpixEncoderDecoder`` calls it to feed an :class:`AssignmentNeck`.
 
     Pretrained weights: ``init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet34')``
     loads torchvision's ImageNet ResNet34 (mmseg's ResNet uses torchvision's parameter names; the
@@ -139,13 +141,13 @@ class DCNResNet(ResNet):
                 nn.init.zeros_(m.conv_offset.weight)
                 nn.init.zeros_(m.conv_offset.bias)
 
-    def forward(self, x: Tensor) -> BackboneFeatures:
+    def forward_pairs(self, x: Tensor) -> BackboneFeatures:
         """Args:
             x (Tensor): (B, 3, H, W) normalised images.
 
         Returns:
-            BackboneFeatures: stage outputs for ``out_indices`` (stride 4, 8, 16 by default) with
-            ``.pairs`` = {4: (x4, z8), 8: (x8, z16)} by default.
+            BackboneFeatures: ``stages`` = the outputs for ``out_indices`` (stride 4, 8, 16 by
+            default) and ``pairs`` = {4: (x4, z8), 8: (x8, z16)} by default.
         """
         if self.deep_stem:
             x = self.stem(x)
@@ -170,3 +172,13 @@ class DCNResNet(ResNet):
             if i in self.out_indices:
                 outs.append(x)
         return BackboneFeatures(outs, pairs)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Args:
+            x (Tensor): (B, 3, H, W) normalised images.
+
+        Returns:
+            tuple[Tensor]: the stage outputs for ``out_indices`` (those of
+            :meth:`forward_pairs`).
+        """
+        return self.forward_pairs(x).stages

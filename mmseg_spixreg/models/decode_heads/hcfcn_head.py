@@ -1,7 +1,7 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """HCFCN decode head: coarse classifier + hierarchical superpixel upsampling of the logits."""
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -12,21 +12,24 @@ from mmseg.utils import SampleList
 from torch import Tensor
 
 from ...ops import hard_superpixels, superpixel_upsample_hierarchy
+from ..utils import AssignedFeatures
 
 
 @MODELS.register_module()
 class HCFCNHead(BaseDecodeHead):
     """HCFCN head (Suzuki 2021): logits on z(16), superpixel-upsampled 16 -> 8 -> 4 (eq. 2).
 
-    ``forward`` classifies the coarse feature (:meth:`coarse_logits`: ``inputs[in_index]``,
-    ``num_convs`` ConvModules then dropout + 1x1 ``conv_seg``, as mmseg's ``FCNHead``; or any mmseg
-    decode head given as ``logits_head``, e.g. an ``ASPPHead`` to turn DeepLabV3 into
-    HCFCN-DeepLabV3) and upsamples the logits with the assignments the :class:`AssignmentNeck`
-    attached to ``inputs``, coarsest level first. The levels are the neck's (``inputs.levels``,
-    e.g. (4, 8): stride-16 logits upsampled to stride 4); the head has no levels of its own. It
-    returns logits at the finest level's stride; mmseg's usual bilinear resize does 4 -> 1 in
-    ``loss_by_feat`` / ``predict_by_feat``, so the head works in a stock ``EncoderDecoder``
-    (train, whole/slide test, TTA) next to stock auxiliary heads.
+    Its input is the :class:`AssignmentNeck`'s output, :class:`AssignedFeatures` (anything
+    else: a ValueError naming it), read by name: ``forward`` classifies the coarse feature
+    (:meth:`coarse_logits`: ``stages[in_index]``, ``num_convs`` ConvModules then dropout + 1x1
+    ``conv_seg``, as mmseg's ``FCNHead``; or any mmseg decode head given as ``logits_head``, fed
+    the plain tuple ``stages``, e.g. an ``ASPPHead`` to turn DeepLabV3 into HCFCN-DeepLabV3) and
+    upsamples the logits with the neck's ``assignments``, coarsest level first. The levels are
+    the neck's (``levels``, e.g. (4, 8): stride-16 logits upsampled to stride 4); the head has no
+    levels of its own. It returns logits at the finest level's stride; mmseg's usual bilinear
+    resize does 4 -> 1 in ``loss_by_feat`` / ``predict_by_feat``. ``SpixEncoderDecoder`` builds
+    the neck's input and passes ``stages`` to the auxiliary heads (train, whole/slide test,
+    TTA).
 
     Loss: the ``loss_decode`` losses (CE) on the resized logits, plus, when ``loss_slic`` is given
     with ``loss_weight`` (lambda) > 0, the SLIC regulariser on the data samples' ``slic_image``
@@ -109,30 +112,33 @@ class HCFCNHead(BaseDecodeHead):
     def with_slic_loss(self) -> bool:
         return self.loss_slic is not None and self.loss_slic.loss_weight > 0
 
-    def _assignments(self, inputs: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tuple[int, int]]]:
-        """The neck's assignments (finest first) and the true fine size of each level."""
-        assignments = getattr(inputs, 'assignments', None)
-        if assignments is None:
-            raise ValueError('HCFCNHead needs the assignments of an AssignmentNeck: set '
-                             "model.neck=dict(type='AssignmentNeck', ...)")
-        return inputs.assignments, inputs.fine_sizes
+    @staticmethod
+    def _check_inputs(inputs: AssignedFeatures) -> AssignedFeatures:
+        if not isinstance(inputs, AssignedFeatures):
+            raise ValueError(
+                'HCFCNHead needs AssignedFeatures (stages, assignments, levels, fine_sizes), '
+                f'the output of an AssignmentNeck, got {type(inputs).__name__}: set '
+                "model.neck=dict(type='AssignmentNeck', ...) in a SpixEncoderDecoder")
+        return inputs
 
-    def coarse_logits(self, inputs: Sequence[Tensor]) -> Tensor:
-        """Classifier on the coarse feature (stride ``2 * levels[-1]`` of the neck's levels, 16
-        for (4, 8)). Returns (B, out_channels, h, w)."""
+    def coarse_logits(self, inputs: AssignedFeatures) -> Tensor:
+        """Classifier on the coarse feature ``inputs.stages[in_index]`` (stride ``2 *
+        levels[-1]`` of the neck's levels, 16 for (4, 8)), or ``logits_head`` on
+        ``inputs.stages``. Returns (B, out_channels, h, w)."""
+        stages = self._check_inputs(inputs).stages
         if self.logits_head is not None:
-            return self.logits_head(inputs)
-        x = self._transform_inputs(inputs)
+            return self.logits_head(stages)
+        x = self._transform_inputs(stages)
         return self.cls_seg(self.convs(x))
 
-    def upsample_logits(self, logits: Tensor, assignments: List[Tensor],
-                        fine_sizes: List[Tuple[int, int]]) -> Tensor:
+    def upsample_logits(self, logits: Tensor, assignments: Sequence[Tensor],
+                        fine_sizes: Sequence[Tuple[int, int]]) -> Tensor:
         """Superpixel upsampling through every level, coarsest first.
 
         Args:
             logits (Tensor): (B, C, h, w) on the coarse grid of the coarsest level.
-            assignments (list[Tensor]): finest first, (B, 9, He_s, We_s) each.
-            fine_sizes (list[tuple[int, int]]): true fine size per level (the result is cropped
+            assignments (Sequence[Tensor]): finest first, (B, 9, He_s, We_s) each.
+            fine_sizes (Sequence[tuple[int, int]]): true fine size per level (the result is cropped
                 to ``fine_sizes[0]``, removing the padding the neck may have added).
 
         Returns:
@@ -154,17 +160,17 @@ class HCFCNHead(BaseDecodeHead):
         h, w = fine_sizes[0]
         return logits[..., :h, :w]
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+    def forward(self, inputs: AssignedFeatures) -> Tensor:
         """Args:
-            inputs (AssignedFeatures): backbone features with ``.assignments`` from the neck.
+            inputs (AssignedFeatures): the neck's output.
 
         Returns:
             Tensor: (B, out_channels, H/4, W/4) logits (stride ``inputs.levels[0]``).
         """
-        assignments, sizes = self._assignments(inputs)
-        return self.upsample_logits(self.coarse_logits(inputs), assignments, sizes)
+        return self.upsample_logits(
+            self.coarse_logits(inputs), inputs.assignments, inputs.fine_sizes)
 
-    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+    def loss(self, inputs: AssignedFeatures, batch_data_samples: SampleList,
              train_cfg: dict) -> dict:
         """Forward + losses; the assignments go to :meth:`loss_by_feat` for L_SLIC."""
         seg_logits = self.forward(inputs)
@@ -173,7 +179,7 @@ class HCFCNHead(BaseDecodeHead):
     def loss_by_feat(self,
                      seg_logits: Tensor,
                      batch_data_samples: SampleList,
-                     inputs: Optional[Sequence[Tensor]] = None) -> dict:
+                     inputs: Optional[AssignedFeatures] = None) -> dict:
         """CE (``loss_decode``) + lambda * L_SLIC.
 
         Args:
@@ -191,10 +197,14 @@ class HCFCNHead(BaseDecodeHead):
         if self.with_slic_loss:
             if inputs is None:
                 raise ValueError('HCFCNHead.loss_by_feat needs the neck output for L_SLIC')
-            assignments, sizes = self._assignments(inputs)
+            inputs = self._check_inputs(inputs)
             images, valid = self._stack_slic_images(batch_data_samples)
             losses[self.loss_slic.loss_name] = self.loss_slic(
-                images, assignments, sizes[0], valid, stride=inputs.levels[0])
+                images,
+                list(inputs.assignments),
+                inputs.fine_sizes[0],
+                valid,
+                stride=inputs.levels[0])
         return losses
 
     @staticmethod
@@ -216,7 +226,7 @@ class HCFCNHead(BaseDecodeHead):
             valid[i, :, w - right:] = False
         return images, valid
 
-    def predict_superpixels(self, inputs: Sequence[Tensor], size: Sequence[int]) -> Tensor:
+    def predict_superpixels(self, inputs: AssignedFeatures, size: Sequence[int]) -> Tensor:
         """Hard superpixels, nearest-resized to ``size``.
 
         Args:
@@ -230,6 +240,7 @@ class HCFCNHead(BaseDecodeHead):
             Tensor: (B, H, W) int64 ids of the coarsest seeds (row-major on the stride
             ``2 * levels[-1]`` grid), nearest-resized from the finest learned grid.
         """
-        assignments, sizes = self._assignments(inputs)
+        inputs = self._check_inputs(inputs)
         # crop (the neck's padding) and nearest resize in the same op (one launch on the GPU)
-        return hard_superpixels(assignments, size=(int(size[0]), int(size[1])), crop=sizes[0])
+        return hard_superpixels(
+            list(inputs.assignments), size=(int(size[0]), int(size[1])), crop=inputs.fine_sizes[0])

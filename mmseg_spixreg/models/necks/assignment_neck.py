@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..utils import AssignedFeatures, SuperpixelAssignment
+from ..utils import AssignedFeatures, BackboneFeatures, SuperpixelAssignment
 
 
 def _is_pow2(v: int) -> bool:
@@ -22,14 +22,15 @@ class AssignmentNeck(BaseModule):
     For a level ``s`` the assignment compares a fine feature x(s) (stride ``s``) with a coarse
     feature z(2s) (stride ``2s``) with :class:`mmseg_spixreg.models.utils.SuperpixelAssignment`
     (eq. 1).
-    Where the pair comes from:
+    Its input is :class:`BackboneFeatures`, which ``SpixEncoderDecoder.extract_feat`` builds
+    from the backbone (anything else: ValueError). Where the pair comes from:
 
-    * a backbone that returns :class:`BackboneFeatures` with ``.pairs[s]`` (e.g.
-      :class:`DCNResNet`): x(s) = the feature entering the stride-2 stage, z(2s) = the output of
+    * ``pairs[s]`` when the backbone gives one (:class:`DCNResNet`, through its
+      ``forward_pairs``): x(s) = the feature entering the stride-2 stage, z(2s) = the output of
       that stage's first (downsampling) block (Suzuki's choice);
-    * any other backbone (e.g. mmseg's ``ResNetV1c``): consecutive-stride stage outputs, x(s) =
-      the first output whose stride (``in_strides``) is ``s`` and z(2s) = the first whose stride is
-      ``2s``.
+    * otherwise (e.g. mmseg's ``ResNetV1c``, whose outputs come with no pairs) consecutive-stride
+      stage outputs: x(s) = the first output whose stride (``in_strides``) is ``s`` and z(2s) =
+      the first whose stride is ``2s``.
 
     Sizes that are not multiples of the coarsest stride: the ops need, at every level, an even
     fine grid with coarse = fine / 2, and the levels must chain (the coarse grid of A(s) is the
@@ -40,9 +41,9 @@ class AssignmentNeck(BaseModule):
     to a multiple of 16 through ``data_preprocessor.test_cfg.size_divisor``, so this only matters
     for a stock setup without it.)
 
-    The output is :class:`AssignedFeatures`: the input stage outputs unchanged (so ``in_index``
-    keeps meaning the backbone stage for every head, auxiliary heads included) plus
-    ``.assignments`` (finest first), ``.levels`` and ``.fine_sizes``.
+    The output is :class:`AssignedFeatures`: ``stages``, the input stage outputs unchanged (so
+    ``in_index`` keeps meaning the backbone stage for every head, auxiliary heads included),
+    ``assignments`` (finest first), ``levels`` and ``fine_sizes``.
 
     ``levels``, ``embed_dims`` and ``tau`` are required keyword arguments: the paper's values
     ((4, 8), 48, 0.07) have one home, ``configs/_base_/models/hcfcn.py``.
@@ -52,7 +53,7 @@ class AssignmentNeck(BaseModule):
         in_strides (Sequence[int]): output stride of each backbone output (same length).
         levels (Sequence[int]): fine strides whose assignment is learned, finest first, each
             twice the previous; checked here only: the head and the SLIC loss use the neck's
-            output (``.levels``, ``.assignments``), so the levels are set in the neck alone.
+            output (``levels``, ``assignments``), so the levels are set in the neck alone.
         embed_dims (int): K, the projection dimension of eq. 1.
         tau (float): softmax temperature of eq. 1.
         pair_channels (dict[int, tuple[int, int]], optional): (fine, coarse) channels of each
@@ -108,12 +109,11 @@ class AssignmentNeck(BaseModule):
         self.embed_dims = embed_dims
         self.tau = float(tau)
 
-    def _pair(self, inputs: Sequence[Tensor], level: int) -> Tuple[Tensor, Tensor]:
-        pairs = getattr(inputs, 'pairs', None)
-        if pairs and level in pairs:
-            return pairs[level]
+    def _pair(self, inputs: BackboneFeatures, level: int) -> Tuple[Tensor, Tensor]:
+        if level in inputs.pairs:
+            return inputs.pairs[level]
         fi, ci = self.pair_index[level]
-        return inputs[fi], inputs[ci]
+        return inputs.stages[fi], inputs.stages[ci]
 
     @staticmethod
     def _pad_to(x: Tensor, h: int, w: int) -> Tensor:
@@ -126,17 +126,22 @@ class AssignmentNeck(BaseModule):
                              f'grid {(h, w)}; inconsistent backbone strides')
         return F.pad(x, (0, w - w0, 0, h - h0), mode='replicate')
 
-    def forward(self, inputs: Sequence[Tensor]) -> AssignedFeatures:
+    def forward(self, inputs: BackboneFeatures) -> AssignedFeatures:
         """Args:
-            inputs (Sequence[Tensor]): backbone outputs, (B, C_i, H/s_i, W/s_i) each.
+            inputs (BackboneFeatures): the backbone's stage outputs, (B, C_i, H/s_i, W/s_i)
+                each, and its feature pairs (if any).
 
         Returns:
-            AssignedFeatures: ``inputs`` with ``.assignments`` = [A(s) (B, 9, He_s, We_s) for s
-            in levels], ``.levels`` and ``.fine_sizes`` = [(H_s, W_s)].
+            AssignedFeatures: ``stages`` = ``inputs.stages``, ``assignments`` = (A(s) (B, 9,
+            He_s, We_s) for s in levels), ``levels`` and ``fine_sizes`` = ((H_s, W_s), ...).
         """
-        if len(inputs) != len(self.in_strides):
+        if not isinstance(inputs, BackboneFeatures):
+            raise ValueError('AssignmentNeck needs BackboneFeatures (stages, pairs), which '
+                             "SpixEncoderDecoder.extract_feat builds from the backbone, got "
+                             f"{type(inputs).__name__}: use model.type='SpixEncoderDecoder'")
+        if len(inputs.stages) != len(self.in_strides):
             raise ValueError(f'AssignmentNeck: expected {len(self.in_strides)} backbone outputs '
-                             f'(in_strides={self.in_strides}), got {len(inputs)}')
+                             f'(in_strides={self.in_strides}), got {len(inputs.stages)}')
         pairs = [self._pair(inputs, level) for level in self.levels]
         for level, (fine, coarse) in zip(self.levels, pairs):
             h, w = fine.shape[-2:]
@@ -155,4 +160,4 @@ class AssignmentNeck(BaseModule):
             coarse = self._pad_to(coarse, th // 2, tw // 2)
             assignments.append(assigner(fine, coarse))
             sizes.append((h, w))
-        return AssignedFeatures(inputs, assignments, self.levels, sizes)
+        return AssignedFeatures(inputs.stages, assignments, self.levels, sizes)

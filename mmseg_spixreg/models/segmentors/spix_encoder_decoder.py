@@ -11,9 +11,15 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
+from ..backbones import DCNResNet
+from ..decode_heads import HCFCNHead
+from ..necks import AssignmentNeck
+from ..utils import AssignedFeatures, BackboneFeatures
+
 
 class SpixInference(NamedTuple):
-    """What :meth:`SpixEncoderDecoder.inference` returns (on the padded network input grid).
+    """What :meth:`SpixEncoderDecoder.encode_decode` and ``inference`` return (on the padded
+    network input grid).
 
     Attributes:
         seg_logits (Tensor): (B, C, H, W) logits, as mmseg's ``inference`` returns them.
@@ -30,16 +36,73 @@ class SpixInference(NamedTuple):
     levels: Optional[Tuple[int, ...]] = None
 
 
+class _SlideWindows:
+    """What mmseg's ``EncoderDecoder.slide_inference`` reads of its model, for a
+    :class:`SpixEncoderDecoder`: ``test_cfg``, ``out_channels`` and an ``encode_decode`` that
+    returns the window's logits (what mmseg's loop accumulates) and pastes the window's
+    superpixels into ``superpixels`` (None: the model has none).
+
+    mmseg's loop does not pass the window's position to ``encode_decode``; :meth:`windows` gives
+    the same windows in the same order (mmseg's grid: rows then columns, the last row / column
+    moved back inside the image), and each call checks that the crop it gets has its window's
+    size. Superpixel ids are offset per window to stay unique; later windows overwrite
+    overlaps.
+    """
+
+    def __init__(self, segmentor: 'SpixEncoderDecoder', inputs: Tensor) -> None:
+        self.segmentor = segmentor
+        self.test_cfg = segmentor.test_cfg
+        self.out_channels = segmentor.out_channels
+        batch_size, _, h_img, w_img = inputs.shape
+        self.superpixels: Optional[Tensor] = None
+        if segmentor.with_superpixels:
+            self.superpixels = inputs.new_zeros((batch_size, h_img, w_img), dtype=torch.long)
+        self._windows = iter(self.windows(h_img, w_img))
+        self._offset = 0
+
+    def windows(self, h_img: int, w_img: int) -> List[Tuple[int, int, int, int]]:
+        """(y1, y2, x1, x2) of each window of ``slide_inference``, in its order."""
+        (h_stride, w_stride), (h_crop, w_crop) = self.test_cfg.stride, self.test_cfg.crop_size
+        h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+        w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+        boxes = []
+        for h_idx in range(h_grids):
+            for w_idx in range(w_grids):
+                y2 = min(h_idx * h_stride + h_crop, h_img)
+                x2 = min(w_idx * w_stride + w_crop, w_img)
+                boxes.append((max(y2 - h_crop, 0), y2, max(x2 - w_crop, 0), x2))
+        return boxes
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        y1, y2, x1, x2 = next(self._windows)
+        if tuple(inputs.shape[-2:]) != (y2 - y1, x2 - x1):
+            raise RuntimeError(f'slide inference: window {(y1, y2, x1, x2)} expected, got a '
+                               f'crop of size {tuple(inputs.shape[-2:])}')
+        window = self.segmentor.encode_decode(inputs, batch_img_metas)
+        if self.superpixels is not None:
+            self.superpixels[:, y1:y2, x1:x2] = window.superpixels + self._offset
+            self._offset += int(window.superpixels.max()) + 1
+        return window.seg_logits
+
+
 @MODELS.register_module()
 class SpixEncoderDecoder(EncoderDecoder):
-    """mmseg's ``EncoderDecoder`` + the model's superpixels in the predictions + build checks.
+    """mmseg's ``EncoderDecoder`` + the superpixel data flow + the model's superpixels in the
+    predictions + build checks.
+
+    Data flow (values, read by name): with an :class:`AssignmentNeck`, :meth:`extract_feat`
+    gives the neck :class:`BackboneFeatures` (``DCNResNet.forward_pairs``: its stage outputs and
+    feature pairs; any other backbone: its stage outputs, no pairs) and returns the neck's
+    :class:`AssignedFeatures`, which the decode head (``HCFCNHead``) takes; the auxiliary heads
+    get the plain tuple of stage outputs (``stages``), so their ``in_index`` means what it means
+    in mmseg. Without an assignment neck everything is ``EncoderDecoder``'s.
 
     The superpixel maps travel as return values, following mmseg's pattern for models with
-    other outputs (``DepthEstimator``): :meth:`encode_decode`, :meth:`whole_inference`,
-    :meth:`slide_inference` and :meth:`inference` return a :class:`SpixInference` (logits +
-    hard superpixels + assignments) and :meth:`postprocess_result` turns it into data samples.
-    HCFCNHead stays a plain ``BaseDecodeHead`` (it also runs in a stock ``EncoderDecoder``,
-    without these fields). Each ``SegDataSample`` gets, besides ``pred_sem_seg``/``seg_logits``:
+    other outputs (``DepthEstimator``): :meth:`encode_decode` (and through it mmseg's
+    ``whole_inference``), :meth:`slide_inference` and mmseg's ``inference`` return a
+    :class:`SpixInference` (logits + hard superpixels + assignments) and
+    :meth:`postprocess_result` turns it into data samples. Each ``SegDataSample`` gets, besides
+    ``pred_sem_seg``/``seg_logits``:
 
     * ``pred_superpixels = PixelData(data=LongTensor (1, H, W))``: hard superpixel ids (argmax
       of each level's assignment followed down the hierarchy), with exactly the geometry of
@@ -58,18 +121,23 @@ class SpixEncoderDecoder(EncoderDecoder):
       16, what the configs' ``test_cfg.size_divisor=16`` gives anyway); only a batch padded
       further (images of different sizes in one batch) loses the seeds beyond that grid.
 
-    Also checks at build time that a head with superpixels has an assignment neck and that slide
-    windows cover the image (ValueError); the assignment levels are the neck's alone (the head
-    reads them from the neck's output). For test-time augmentation use :class:`SpixSegTTAModel`.
-    Models whose decode head has no ``predict_superpixels`` behave exactly as ``EncoderDecoder``.
+    Also checks at build time that a head with superpixels has an assignment neck (and an
+    assignment neck such a head) and that slide windows cover the image (ValueError); the
+    assignment levels are the neck's alone (the head reads them from the neck's output). For
+    test-time augmentation use :class:`SpixSegTTAModel`. Models whose decode head has no
+    superpixels behave exactly as ``EncoderDecoder``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         neck = self.neck if self.with_neck else None
-        if self.with_superpixels and getattr(neck, 'levels', None) is None:
-            raise ValueError(f'{type(self.decode_head).__name__} needs an AssignmentNeck '
-                             '(model.neck) computing its assignments')
+        if self.with_superpixels != isinstance(neck, AssignmentNeck):
+            if self.with_superpixels:
+                raise ValueError(f'{type(self.decode_head).__name__} needs an AssignmentNeck '
+                                 '(model.neck) computing its assignments')
+            raise ValueError(
+                f'model.neck AssignmentNeck feeds an HCFCNHead (its AssignedFeatures are no '
+                f'tuple of stage outputs), got decode_head {type(self.decode_head).__name__}')
         if self.with_superpixels and isinstance(self.decode_head.in_index, int):
             # the coarse logits come from the feature at in_index; the upsampling chain starts
             # on the coarse grid of the coarsest level
@@ -93,7 +161,25 @@ class SpixEncoderDecoder(EncoderDecoder):
 
     @property
     def with_superpixels(self) -> bool:
-        return hasattr(self.decode_head, 'predict_superpixels')
+        return isinstance(self.decode_head, HCFCNHead)
+
+    def extract_feat(self, inputs: Tensor) -> Union[AssignedFeatures, Tuple[Tensor, ...]]:
+        """With an :class:`AssignmentNeck`: the neck's :class:`AssignedFeatures` computed from
+        the backbone's :class:`BackboneFeatures` (``DCNResNet.forward_pairs``, or any other
+        backbone's stage outputs without pairs); otherwise ``EncoderDecoder``'s."""
+        if not self.with_superpixels:
+            return super().extract_feat(inputs)
+        if isinstance(self.backbone, DCNResNet):
+            feats = self.backbone.forward_pairs(inputs)
+        else:
+            feats = BackboneFeatures(self.backbone(inputs))
+        return self.neck(feats)
+
+    def _auxiliary_head_forward_train(self, inputs: Union[AssignedFeatures, Sequence[Tensor]],
+                                      data_samples: SampleList) -> dict:
+        """``EncoderDecoder``'s, on the plain tuple of stage outputs."""
+        stages = inputs.stages if isinstance(inputs, AssignedFeatures) else inputs
+        return super()._auxiliary_head_forward_train(stages, data_samples)
 
     def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
         """Logits, hard superpixels and assignments of ``inputs``.
@@ -111,49 +197,20 @@ class SpixEncoderDecoder(EncoderDecoder):
         if not self.with_superpixels:
             return SpixInference(seg_logits)
         spix = self.decode_head.predict_superpixels(x, seg_logits.shape[-2:])
-        return SpixInference(seg_logits, spix, [a.detach() for a in x.assignments], tuple(x.levels))
-
-    def whole_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
-        """As mmseg's: :meth:`encode_decode` on the whole image."""
-        return self.encode_decode(inputs, batch_img_metas)
+        return SpixInference(seg_logits, spix, [a.detach() for a in x.assignments], x.levels)
 
     def slide_inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> SpixInference:
-        """mmseg's sliding-window inference, also assembling window superpixels.
+        """mmseg's ``slide_inference`` (its window loop computes the averaged logits), plus the
+        windows' superpixels (see :class:`_SlideWindows`).
 
         Returns:
-            SpixInference: averaged logits and window-offset superpixel ids; no assignments
+            SpixInference: averaged logits and window-offset superpixel ids (None without
+            superpixels); no assignments
             (the windows have no common hierarchy, so ASA by eq. 8 is not defined here).
         """
-        h_stride, w_stride = self.test_cfg.stride
-        h_crop, w_crop = self.test_cfg.crop_size
-        batch_size, _, h_img, w_img = inputs.size()
-        h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
-        w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
-        preds = inputs.new_zeros((batch_size, self.out_channels, h_img, w_img))
-        count_mat = inputs.new_zeros((batch_size, 1, h_img, w_img))
-        spix = torch.zeros((batch_size, h_img, w_img), dtype=torch.long, device=inputs.device) \
-            if self.with_superpixels else None
-        offset = 0
-        for h_idx in range(h_grids):
-            for w_idx in range(w_grids):
-                y1 = h_idx * h_stride
-                x1 = w_idx * w_stride
-                y2 = min(y1 + h_crop, h_img)
-                x2 = min(x1 + w_crop, w_img)
-                y1 = max(y2 - h_crop, 0)
-                x1 = max(x2 - w_crop, 0)
-                crop_img = inputs[:, :, y1:y2, x1:x2]
-                batch_img_metas[0]['img_shape'] = crop_img.shape[2:]
-                crop = self.encode_decode(crop_img, batch_img_metas)
-                preds += F.pad(
-                    crop.seg_logits,
-                    (int(x1), int(preds.shape[3] - x2), int(y1), int(preds.shape[2] - y2)))
-                count_mat[:, :, y1:y2, x1:x2] += 1
-                if spix is not None:
-                    spix[:, y1:y2, x1:x2] = crop.superpixels + offset
-                    offset += int(crop.superpixels.max()) + 1
-        assert (count_mat == 0).sum() == 0
-        return SpixInference(preds / count_mat, spix)
+        windows = _SlideWindows(self, inputs)
+        seg_logits = EncoderDecoder.slide_inference(windows, inputs, batch_img_metas)
+        return SpixInference(seg_logits, windows.superpixels)
 
     def postprocess_result(self,
                            outputs: Union[SpixInference, Tensor],

@@ -1,49 +1,70 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Feature containers passed from the backbone to the neck and from the neck to the heads.
+"""The values passed from the backbone to the :class:`AssignmentNeck` and from the neck to the
+:class:`HCFCNHead`.
 
-Both are ``tuple`` subclasses, so every stock mmseg consumer (``inputs[in_index]``,
-``[inputs[i] for i in in_index]``, ``len(inputs)``) sees the plain tuple of stage outputs, while the
-superpixel modules read the extra attributes.
+Both are frozen dataclasses, not sequences: a consumer reads each part by name, and a stock
+mmseg consumer that indexes or iterates its input (``inputs[in_index]``, ``list(inputs)``) fails
+on them instead of silently losing the superpixel parts. Stock heads get the plain tuple
+``stages`` (``SpixEncoderDecoder`` passes it to the auxiliary heads; ``HCFCNHead`` to its
+``logits_head``).
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
 
 from torch import Tensor
 
 
-class BackboneFeatures(tuple):
-    """Stage outputs of a backbone plus, per downsampling, the feature pair that Suzuki compares.
+@dataclass(frozen=True, eq=False)
+class BackboneFeatures:
+    """A backbone's stage outputs plus, per downsampling, the feature pair that Suzuki compares.
+
+    ``SpixEncoderDecoder.extract_feat`` builds it for the neck: ``DCNResNet.forward_pairs``
+    returns one with its pairs; any other backbone's outputs are wrapped with ``pairs={}`` (the
+    neck then pairs consecutive-stride stage outputs).
 
     Args:
-        outs (Sequence[Tensor]): stage outputs, as a stock mmseg backbone returns them.
+        stages (Sequence[Tensor]): stage outputs, as a stock mmseg backbone returns them
+            (stored as a tuple).
         pairs (dict[int, tuple[Tensor, Tensor]]): ``{s: (x_s, z_2s)}`` where ``x_s`` (B, Cf, H, W)
             is the feature at stride ``s`` just before the stride-2 downsampling and ``z_2s``
             (B, Cc, ceil(H/2), ceil(W/2)) the output of the first (downsampling) block.
+            Default: no pairs.
     """
+    stages: Tuple[Tensor, ...]
+    pairs: Dict[int, Tuple[Tensor, Tensor]] = field(default_factory=dict)
 
-    def __new__(cls,
-                outs: Sequence[Tensor],
-                pairs: Optional[Dict[int, Tuple[Tensor, Tensor]]] = None):
-        obj = super().__new__(cls, outs)
-        obj.pairs = dict(pairs or {})
-        return obj
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'stages', tuple(self.stages))
+        object.__setattr__(self, 'pairs', dict(self.pairs))
 
 
-class AssignedFeatures(tuple):
-    """Neck output: the backbone's stage outputs unchanged, plus the learned assignments.
+@dataclass(frozen=True, eq=False)
+class AssignedFeatures:
+    """The :class:`AssignmentNeck`'s output: the backbone's stage outputs and the assignments.
 
     Args:
-        outs (Sequence[Tensor]): stage outputs (same order and indices as the backbone's).
-        assignments (list[Tensor]): one (B, 9, He, We) assignment per level, finest first;
-            ``(He, We)`` is the level's fine size, padded up to ``coarsest size * 2**k`` when the
-            input is not a multiple of the coarsest stride (see :class:`AssignmentNeck`).
+        stages (Sequence[Tensor]): the backbone's stage outputs, unchanged (same order and
+            indices: ``in_index`` keeps meaning the backbone stage).
+        assignments (Sequence[Tensor]): one (B, 9, He, We) assignment per level, finest first;
+            ``(He, We)`` is the level's fine size, padded up to ``coarsest size * 2**k`` when
+            the input is not a multiple of the coarsest stride (see :class:`AssignmentNeck`).
         levels (Sequence[int]): the fine stride of each assignment, finest first, e.g. (4, 8).
-        fine_sizes (list[tuple[int, int]]): the true (unpadded) fine size of each level.
-    """
+        fine_sizes (Sequence[tuple[int, int]]): the true (unpadded) fine size of each level.
 
-    def __new__(cls, outs: Sequence[Tensor], assignments: List[Tensor], levels: Sequence[int],
-                fine_sizes: List[Tuple[int, int]]):
-        obj = super().__new__(cls, outs)
-        obj.assignments = list(assignments)
-        obj.levels = tuple(int(s) for s in levels)
-        obj.fine_sizes = [tuple(int(v) for v in hw) for hw in fine_sizes]
-        return obj
+    All four are stored as tuples; ``assignments``, ``levels`` and ``fine_sizes`` must have the
+    same length (ValueError).
+    """
+    stages: Tuple[Tensor, ...]
+    assignments: Tuple[Tensor, ...]
+    levels: Tuple[int, ...]
+    fine_sizes: Tuple[Tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'stages', tuple(self.stages))
+        object.__setattr__(self, 'assignments', tuple(self.assignments))
+        object.__setattr__(self, 'levels', tuple(int(s) for s in self.levels))
+        object.__setattr__(self, 'fine_sizes', tuple((int(h), int(w)) for h, w in self.fine_sizes))
+        if not len(self.assignments) == len(self.levels) == len(self.fine_sizes):
+            raise ValueError(f'AssignedFeatures: {len(self.assignments)} assignments, '
+                             f'{len(self.levels)} levels and {len(self.fine_sizes)} fine sizes; '
+                             'one of each per level')

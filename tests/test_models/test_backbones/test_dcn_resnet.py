@@ -41,10 +41,16 @@ def test_backbone_dcn_downsampling_and_pairs():
     assert [tuple(o.shape) for o in out] == [(1, 64, 16, 24), (1, 128, 8, 12), (1, 256, 4, 6)]
     for o, r in zip(out, ref):
         assert torch.allclose(o, r, atol=1e-4)
-    assert sorted(out.pairs) == [4, 8]
-    assert tuple(out.pairs[4][0].shape) == (1, 64, 16, 24)
-    assert tuple(out.pairs[4][1].shape) == (1, 128, 8, 12)
-    assert tuple(out.pairs[8][1].shape) == (1, 256, 4, 6)
+    # forward: the plain tuple of stage outputs (stock heads, FCN-16); forward_pairs: the same
+    # outputs plus the (x_s, z_2s) pair of each downsampling, for the assignment neck
+    assert type(out) is tuple
+    feats = dcn.forward_pairs(x)
+    assert len(feats.stages) == 3 and all(torch.equal(a, b) for a, b in zip(feats.stages, out))
+    assert sorted(feats.pairs) == [4, 8]
+    assert tuple(feats.pairs[4][0].shape) == (1, 64, 16, 24)
+    assert tuple(feats.pairs[4][1].shape) == (1, 128, 8, 12)
+    assert tuple(feats.pairs[8][1].shape) == (1, 256, 4, 6)
+    assert torch.equal(feats.pairs[4][0], out[0])  # x4: the feature entering conv3_x
 
 
 def test_torchvision_resnet34_checkpoint_maps_onto_the_backbone():

@@ -51,7 +51,7 @@ def test_coarse_logits_upsampled_through_the_necks_levels():
     model = build_model('hcfcn_r34_cityscapes_fine.py').eval()
     head = model.decode_head
     with torch.no_grad():
-        feats = model.neck(model.backbone(torch.randn(2, 3, 64, 48)))
+        feats = model.extract_feat(torch.randn(2, 3, 64, 48))
         coarse = head.coarse_logits(feats)
         assert coarse.shape == (2, 19, 4, 3)  # stride 2 * levels[-1] = 16
         out = head(feats)
@@ -62,3 +62,24 @@ def test_coarse_logits_upsampled_through_the_necks_levels():
     assert spix.shape == (2, 64, 48) and spix.dtype == torch.int64
     assert int(spix.max()) < 4 * 3  # ids of the stride-16 seeds
     assert not hasattr(head, 'stride16_logits')
+
+
+def test_head_takes_the_necks_output_by_name():
+    """HCFCNHead reads AssignedFeatures by name; the plain tuple of stage outputs (what a stock
+    head gets) is a ValueError naming what it needs, in forward, loss and superpixels alike;
+    the wrapped logits_head gets the plain tuple ``stages``."""
+    model = build_model('hcfcn-deeplabv3_r50-d16_cityscapes_fine.py').eval()
+    head = model.decode_head
+    seen = []
+    head.logits_head.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 64, 64))
+        head(feats)
+    assert type(seen[0]) is tuple and len(seen[0]) == 4
+    assert all(a is b for a, b in zip(seen[0], feats.stages))
+    match = 'HCFCNHead needs AssignedFeatures .*AssignmentNeck.*got tuple'
+    for call in (lambda: head(feats.stages),
+                 lambda: head.predict_superpixels(feats.stages, (64, 64)),
+                 lambda: head.loss(feats.stages, [], model.train_cfg)):
+        with pytest.raises(ValueError, match=match):
+            call()

@@ -1,12 +1,13 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """SpixEncoderDecoder: each method's training step, validation of the whole config,
-gradients, prediction with pred_superpixels (whole / slide / flip), the head in a stock
-DeepLabV3.
+gradients, the data flow (backbone pairs to the neck, stage outputs to auxiliary heads),
+prediction with pred_superpixels (whole / slide / flip), the head in a stock DeepLabV3.
 
 Everything runs on CPU with random initialisation (no download) on small inputs. The parts have
 their own tests: tests/test_models/test_{backbones,necks,decode_heads,losses,...}.
 """
 import copy
+from unittest import mock
 
 import pytest
 import torch
@@ -56,7 +57,7 @@ def test_head_levels_moved_to_the_neck():
             model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.levels': (4, 8)}))
     model = build_model('hcfcn_r34_cityscapes_fine.py', **{'model.neck.levels': (8, )})
     assert model.neck.levels == (8, ) and not hasattr(model.decode_head, 'levels')
-    feats = model.neck(model.backbone(torch.randn(1, 3, 64, 48)))
+    feats = model.extract_feat(torch.randn(1, 3, 64, 48))
     assert feats.levels == (8, ) and model.decode_head(feats).shape == (1, 19, 8, 6)
     losses, total = train_losses(model, make_batch())
     assert {'decode.loss_ce', 'decode.loss_slic'} <= set(losses) and torch.isfinite(total)
@@ -153,14 +154,40 @@ def test_predict_whole_returns_full_resolution_maps():
         out_f = model.test_step(flipped)[0]
     assert tuple(out_f.pred_superpixels.shape) == (120, 152)
     assert (out_f.pred_sem_seg.data == out.pred_sem_seg.data).float().mean() > 0.5
-    # a stock EncoderDecoder runs the same head, without pred_superpixels
+    # a stock EncoderDecoder does not build the neck's input (BackboneFeatures): a clear error,
+    # not other feature pairs
     cfg = model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.type': 'EncoderDecoder'})
     stock = MODELS.build(cfg).eval()
-    stock.load_state_dict(model.state_dict())
+    with torch.no_grad(), pytest.raises(ValueError, match="model.type='SpixEncoderDecoder'"):
+        stock.test_step(copy.deepcopy(batch))
+
+
+def test_extract_feat_feeds_the_neck_dcnresnets_pairs():
+    """With DCNResNet, A(s) compares the backbone's (x_s, z_2s) pairs (forward_pairs), not the
+    stage outputs; the neck's output keeps the backbone's stage outputs (forward) unchanged."""
+    # without the zero-initialised last BN of each residual branch (which makes every later
+    # block of a stage the identity: z(2s) would equal the stage output)
+    model = build_model('hcfcn_r34_cityscapes_fine.py', **{
+        'model.backbone.zero_init_residual': False
+    }).eval()
+    x = torch.randn(1, 3, 64, 48)
     with torch.no_grad():
-        out_s = stock.test_step(copy.deepcopy(batch))[0]
-    assert 'pred_superpixels' not in out_s
-    assert torch.equal(out_s.pred_sem_seg.data, out.pred_sem_seg.data)
+        feats = model.extract_feat(x)
+        backbone = model.backbone.forward_pairs(x)
+        stages = model.backbone(x)
+        for assigner, a, s in zip(model.neck.assigners, feats.assignments, (4, 8)):
+            torch.testing.assert_close(a, assigner(*backbone.pairs[s]))
+        assert not torch.allclose(feats.assignments[1], model.neck.assigners[1](stages[1],
+                                                                                stages[2]))
+    assert all(torch.equal(a, b) for a, b in zip(feats.stages, stages))
+
+
+def test_assignment_neck_needs_a_superpixel_head():
+    cfg = model_cfg('hcfcn_r34_cityscapes_fine.py')
+    cfg.decode_head = dict(
+        type='FCNHead', in_channels=256, in_index=2, channels=256, num_convs=0, num_classes=19)
+    with pytest.raises(ValueError, match='AssignmentNeck feeds an HCFCNHead.*FCNHead'):
+        MODELS.build(cfg)
 
 
 def test_predict_without_padding_odd_sizes_and_slide():
@@ -184,6 +211,22 @@ def test_predict_without_padding_odd_sizes_and_slide():
     assert tuple(spix.shape) == (1, 48, 64)
     # 3 windows wide, 2 high, 2x2 seeds each: up to 24 distinct ids
     assert len(spix.unique()) > 6 and spix.max() < 24
+    # the same as pasting each window's own prediction, rows then columns, ids offset
+    inputs = model.data_preprocessor(_test_batch(48, 64, (48, 64)))['inputs']
+    expected, offset = torch.zeros(1, 48, 64, dtype=torch.long), 0
+    logits, count = torch.zeros(1, 19, 48, 64), torch.zeros(1, 1, 48, 64)
+    with torch.no_grad():
+        for y1, x1 in ((0, 0), (0, 24), (0, 32), (16, 0), (16, 24), (16, 32)):
+            window = model.encode_decode(inputs[:, :, y1:y1 + 32, x1:x1 + 32],
+                                         [dict(img_shape=(32, 32))])
+            expected[:, y1:y1 + 32, x1:x1 + 32] = window.superpixels + offset
+            offset += int(window.superpixels.max()) + 1
+            logits[:, :, y1:y1 + 32, x1:x1 + 32] += window.seg_logits
+            count[:, :, y1:y1 + 32, x1:x1 + 32] += 1
+        got = model.slide_inference(inputs, [dict(img_shape=(48, 64))])
+    assert torch.equal(got.superpixels, expected) and got.assignments is None
+    torch.testing.assert_close(got.seg_logits, logits / count)
+    assert torch.equal(spix, expected)
 
 
 def test_superpixel_geometry_matches_pred_sem_seg():
@@ -223,8 +266,13 @@ def test_superpixel_geometry_matches_pred_sem_seg():
 def test_deeplabv3_hcfcn_train_and_predict():
     model = build_model('hcfcn-deeplabv3_r50-d16_cityscapes_fine.py')
     assert type(model.backbone).__name__ == 'ResNetV1c'
-    losses, total = train_losses(model, make_batch(b=2, h=64, w=64))
+    # the auxiliary FCNHead gets the plain tuple of the backbone's stage outputs
+    aux = model.auxiliary_head
+    with mock.patch.object(aux, 'forward', wraps=aux.forward) as aux_forward:
+        losses, total = train_losses(model, make_batch(b=2, h=64, w=64))
     assert {'decode.loss_ce', 'decode.loss_slic', 'aux.loss_ce'} <= set(losses)
+    (stages, ), _ = aux_forward.call_args
+    assert type(stages) is tuple and [t.shape[-1] for t in stages] == [16, 8, 4, 4]
     total.backward()
     assert all(p.grad is not None for p in model.neck.parameters())
     model.eval()
