@@ -42,8 +42,8 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from converter_utils import (map_with_progress, read_image, read_label, write_image_atomic,
-                             write_text_atomic)
+from converter_utils import (add_worker_args, convert_or_report, map_with_progress, read_image,
+                             read_label, write_image_atomic, write_text_atomic)
 
 # (name, id, trainId) from cityscapesscripts/helpers/labels.py.
 CITYSCAPES_LABELS = (('unlabeled', 0, 255), ('ego vehicle', 1, 255), ('rectification border', 2,
@@ -227,18 +227,15 @@ def parse_args(argv=None):
     parser.add_argument('out_dir', help='output root, e.g. data/cityscapes_1024x512')
     parser.add_argument('--width', type=int, default=1024)
     parser.add_argument('--height', type=int, default=512)
-    parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        '--overwrite', action='store_true', help='regenerate outputs that already exist')
+    add_worker_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        stats = convert(args.src, args.out_dir, args.width, args.height, args.nproc, args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
+    stats = convert_or_report(convert, args.src, args.out_dir, args.width, args.height, args.nproc,
+                              args.overwrite)
+    if stats is None:
         return 1
     print(f"Cityscapes -> {args.out_dir}: {stats['files_written']} of {stats['files_total']} "
           f'files written (others existed; --overwrite regenerates); split train '

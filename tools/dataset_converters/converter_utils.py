@@ -1,7 +1,9 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Helpers shared by the dataset converters: checked reads and atomic writes."""
+"""Helpers shared by the dataset converters: checked reads, atomic writes, the arguments and error
+report of their command lines."""
 import os
 import os.path as osp
+import sys
 from multiprocessing import Pool
 from typing import Callable, List, Optional, Sequence
 
@@ -128,3 +130,24 @@ def map_with_progress(worker: Callable,
                 rows.append(worker(item))
                 bar.update()
     return rows
+
+
+def add_worker_args(parser) -> None:
+    """Add ``--nproc`` (worker processes, default all cores) and ``--overwrite`` to ``parser``."""
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        default=os.cpu_count() or 1,
+        help='worker processes (default: all cores)')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='regenerate outputs that already exist')
+
+
+def convert_or_report(convert: Callable, *args, **kwargs) -> Optional[dict]:
+    """``convert(*args, **kwargs)``, or None after printing ``error: ...`` to stderr where the input
+    is missing or wrong or an output exists (FileNotFoundError, FileExistsError, ValueError)."""
+    try:
+        return convert(*args, **kwargs)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return None

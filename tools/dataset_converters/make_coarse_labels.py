@@ -39,7 +39,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from converter_utils import map_with_progress, read_label, write_image_atomic
+from converter_utils import (add_worker_args, convert_or_report, map_with_progress, read_label,
+                             write_image_atomic)
 from mmseg_spixreg.datasets.transforms.coarsen_labels import COARSE_PROTOCOLS, coarsen_labels
 
 
@@ -242,13 +243,7 @@ def parse_args(argv=None):
         '--out-suffix',
         default=None,
         help='replace --suffix by this in output names (default: keep names)')
-    parser.add_argument(
-        '--nproc',
-        type=int,
-        default=os.cpu_count() or 1,
-        help='worker processes (default: all cores)')
-    parser.add_argument(
-        '--overwrite', action='store_true', help='regenerate outputs that already exist')
+    add_worker_args(parser)
     parser.add_argument(
         '--protocol',
         choices=COARSE_PROTOCOLS,
@@ -266,21 +261,20 @@ def main(argv=None):
             "tolerance is 0.005 x each contour's arc length)",
             file=sys.stderr)
         return 1
-    try:
-        stats = convert(
-            args.in_dir,
-            args.out_dir,
-            args.erode,
-            args.epsilon,
-            args.ignore_index,
-            args.out_ignore,
-            args.suffix,
-            args.out_suffix,
-            args.nproc,
-            args.overwrite,
-            protocol=args.protocol)
-    except (FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
+    stats = convert_or_report(
+        convert,
+        args.in_dir,
+        args.out_dir,
+        args.erode,
+        args.epsilon,
+        args.ignore_index,
+        args.out_ignore,
+        args.suffix,
+        args.out_suffix,
+        args.nproc,
+        args.overwrite,
+        protocol=args.protocol)
+    if stats is None:
         return 1
     print(f"{stats['files']} label maps: {stats['written']} written, {stats['skipped']} "
           'existing kept (use --overwrite to regenerate)'

@@ -42,7 +42,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from converter_utils import map_with_progress, read_image, write_image_atomic, write_text_atomic
+from converter_utils import (add_worker_args, convert_or_report, map_with_progress, read_image,
+                             write_image_atomic, write_text_atomic)
 
 SUIM_CLASSES = ('BW', 'HD', 'PF', 'WR', 'RO', 'RI', 'FV', 'SR')
 MASK_EXTENSIONS = ('.bmp', '.png', '.jpg', '.jpeg')
@@ -249,19 +250,15 @@ def parse_args(argv=None):
         default=100,
         help='off-colour tolerance per channel (default 100)')
     parser.add_argument('--jpeg-quality', type=int, default=95)
-    parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        '--overwrite', action='store_true', help='regenerate outputs that already exist')
+    add_worker_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        stats = convert(args.src, args.out_dir, args.scale, args.num_val, args.seed,
-                        args.max_deviation, args.nproc, args.overwrite, args.jpeg_quality)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
+    stats = convert_or_report(convert, args.src, args.out_dir, args.scale, args.num_val, args.seed,
+                              args.max_deviation, args.nproc, args.overwrite, args.jpeg_quality)
+    if stats is None:
         return 1
     print(f"SUIM -> {args.out_dir}: {stats['written']} written, {stats['skipped']} existing kept"
           f"; split train {stats['train']} / val {stats['val']} / test {stats['test']}")
