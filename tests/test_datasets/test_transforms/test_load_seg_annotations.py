@@ -46,19 +46,29 @@ def test_missing_image_file_names_it(synthetic_copy):
         ds[1]
 
 
+def _first_label(root):
+    return osp.join(root, 'ann_dir', 'train', 'train_0000.png')
+
+
+def _assert_first_item_names_its_label(root, message):
+    """Loading item 0 of the data set on ``root`` raises ValueError '<its label file>: message'."""
+    ds = build_synthetic_dataset(root)
+    with pytest.raises(ValueError, match=re.escape(f'{_first_label(root)}: {message}')):
+        ds[0]
+    return ds
+
+
 def test_corrupt_label_file_names_it(synthetic_copy):
     """A truncated label PNG: ValueError naming the file.
 
     (mmseg alone raises UnidentifiedImageError, without the path.)
     """
-    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
+    path = _first_label(synthetic_copy)
     with open(path, 'rb') as f:
         head = f.read(20)
     with open(path, 'wb') as f:
         f.write(head)  # PNG signature + a cut IHDR chunk
-    ds = build_synthetic_dataset(synthetic_copy)
-    with pytest.raises(ValueError, match=re.escape(f'{path}: cannot decode the label map')):
-        ds[0]
+    ds = _assert_first_item_names_its_label(synthetic_copy, 'cannot decode the label map')
     with open(path, 'wb') as f:
         f.write(b'not an image at all')
     with pytest.raises(ValueError, match='the file is corrupt or not an image'):
@@ -67,38 +77,27 @@ def test_corrupt_label_file_names_it(synthetic_copy):
 
 def test_colour_label_map_names_it(synthetic_copy):
     """An RGB (colour-coded) label: mmseg would keep a 64x64x3 map; here it is an error."""
-    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
-    cv2.imwrite(path, np.zeros((64, 64, 3), np.uint8))
-    ds = build_synthetic_dataset(synthetic_copy)
-    with pytest.raises(
-            ValueError,
-            match=re.escape(f'{path}: a label map must have one channel '
-                            'of class ids (HxW), got shape (64, 64, 3)')):
-        ds[0]
+    cv2.imwrite(_first_label(synthetic_copy), np.zeros((64, 64, 3), np.uint8))
+    _assert_first_item_names_its_label(
+        synthetic_copy,
+        'a label map must have one channel of class ids (HxW), got shape (64, 64, 3)')
 
 
 def test_16_bit_label_ids_above_255_are_named(synthetic_copy):
     """mmseg casts label maps to uint8: ids 256 and 257 became 0 and 1 silently."""
-    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
+    path = _first_label(synthetic_copy)
     seg = cv2.imread(path, cv2.IMREAD_UNCHANGED).astype(np.uint16)
     from mmseg.registry import TRANSFORMS
     load = TRANSFORMS.build(dict(type='LoadSegAnnotations'))
     cv2.imwrite(path, seg)  # a 16-bit PNG with ids <= 255 loads as before
     out = load(dict(seg_map_path=path, reduce_zero_label=False, seg_fields=[]))
     np.testing.assert_array_equal(out['gt_seg_map'], seg)
-    ds = build_synthetic_dataset(synthetic_copy)
     seg[0, :3] = [256, 257, 300]
     cv2.imwrite(path, seg)
-    with pytest.raises(
-            ValueError,
-            match=re.escape(f'{path}: 16-bit label map with ids above 255 (256, 257, '
-                            '300)')):
-        ds[0]
+    _assert_first_item_names_its_label(synthetic_copy,
+                                       '16-bit label map with ids above 255 (256, 257, 300)')
 
 
 def test_empty_label_file_names_it(synthetic_copy):
-    path = osp.join(synthetic_copy, 'ann_dir', 'train', 'train_0000.png')
-    open(path, 'wb').close()
-    ds = build_synthetic_dataset(synthetic_copy)
-    with pytest.raises(ValueError, match=re.escape(f'{path}: cannot decode the label map')):
-        ds[0]
+    open(_first_label(synthetic_copy), 'wb').close()
+    _assert_first_item_names_its_label(synthetic_copy, 'cannot decode the label map')
