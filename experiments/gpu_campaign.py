@@ -15,10 +15,9 @@ writes the table. Data: the packed copy made by ``pack_camvid.py``
 (``--data``, default ``data/camvid_pack``); if it is missing and ``--camvid`` exists, it is packed
 first. Interrupted? Start the same command again: finished runs are kept, unfinished ones resume.
 
-On a GPU machine without a package index (the project's device kit)::
+On the GPU machine (with the environment of docs/install.md)::
 
-    source .dev/gpu_env.sh && \\
-        python3 experiments/gpu_campaign.py --work-dir $OUT/camvid_gpu
+    python3 experiments/gpu_campaign.py --work-dir $OUT/camvid_gpu
 
 Default budget: 2 methods x 3 seeds x 20 epochs (920 iterations each), validation every 10 epochs.
 Sized from a first run on an H100 (docs/results.md, "GPU campaign"): with 3 seed processes
