@@ -4,16 +4,13 @@
 The issue's demo config (configs/demo/hcfcn_r34_synthetic_coarse.py) with random weights on a
 generated image (fixture ``images``).
 """
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import pytest
 
 import mmseg_spixreg  # noqa: F401
-from tests.utils import REPO_ROOT, TEST_IMAGE_SIZE, save_random_checkpoint
+from tests.utils import REPO_ROOT, TEST_IMAGE_SIZE, run_tool, save_random_checkpoint
 
 H, W = TEST_IMAGE_SIZE  # the main test image (fixture ``images``), not a multiple of 16
 
@@ -31,18 +28,9 @@ def demo_checkpoint(tmp_path_factory):
 def test_image_demo_draws_superpixels_end_to_end(demo_checkpoint, images, tmp_path):
     config, ckpt = demo_checkpoint
     out_file = str(tmp_path / 'demo.png')
-    env = dict(os.environ, OMP_NUM_THREADS='2')
-    proc = subprocess.run([
-        sys.executable, 'demo/image_demo.py',
-        osp.join(images, 'a.png'), config, ckpt, '--device', 'cpu', '--out-file', out_file,
-        '--opacity', '0.6', '--with-superpixels'
-    ],
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = osp.join(images, 'a.png')
+    args = [a, config, ckpt, '--device', 'cpu', '--out-file', out_file, '--opacity', '0.6']
+    run_tool(['demo/image_demo.py'] + args + ['--with-superpixels'])
     drawn = cv2.imread(out_file)
     assert drawn.shape == (H, 2 * W, 3)  # prediction overlay | superpixel boundaries
     boundary = (drawn[:, W:] == (0, 255, 255)).all(axis=2)  # yellow in BGR
