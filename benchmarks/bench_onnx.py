@@ -31,8 +31,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_spixreg  # noqa: F401
-from mmseg_spixreg.deployment import export_onnx, onnxruntime_session, pytorch_predictions
-from mmseg_spixreg.deployment.exportable_segmentor import export_inputs
+from mmseg_spixreg.deployment import (export_inputs, export_onnx, onnxruntime_session,
+                                      pytorch_predictions)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CAMVID_VAL = osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'camvid', 'val'))

@@ -3,25 +3,26 @@
 the exported models in onnxruntime. Not imported by ``mmseg_spixreg`` itself (it needs
 requirements/deploy.txt for the export); ``tools/deployment/pytorch2onnx.py`` is the command.
 
-* :mod:`.superpixel_export`: traceable formulations of the superpixel ops (export only);
+The export traces the real segmentor: while it runs, the superpixel ops of
+:mod:`mmseg_spixreg.ops` run their torch kernels as plain tensor ops and the DCNv2 layers call
+:func:`.deform_conv_export.modulated_deform_conv2d_traceable` (both check
+:func:`mmseg_spixreg.ops.backends.exporting` themselves).
+
+* :mod:`.checks`: what a single graph cannot hold (TTA, slide inference, mmcv C++ ops other
+  than DCNv2, adaptive pooling to a grid larger than 1x1 with dynamic sizes);
 * :mod:`.deform_conv_export`: mmcv's DCNv2 as a torch custom op and its ONNX translation;
-* :mod:`.rewrites`: :func:`export_rewrites`, the traceable functions in place of the opaque
-  kernels while a model is exported;
-* :mod:`.exportable_segmentor`: image -> logits (+ superpixels) as one traceable module;
+* :mod:`.export_wrapper`: :class:`ExportWrapper`, image -> the segmentor's ``encode_decode``
+  -> logits (+ superpixels);
 * :mod:`.onnx_export`: :func:`export_onnx`, :func:`verify_onnx`.
 """
-from .exportable_segmentor import (ExportableSegmentor, check_dynamic_exportable, check_exportable,
-                                   network_channel_order)
+from .checks import check_dynamic_exportable, check_exportable, check_traceable_modules
+from .export_wrapper import ExportWrapper, export_inputs, network_channel_order
 from .onnx_export import (LOGIT_TOLERANCE, MIN_ARGMAX_AGREEMENT, compare_predictions, export_onnx,
                           onnxruntime_session, pytorch_predictions, verify_onnx)
-from .rewrites import check_traceable_modules, export_rewrites
-from .superpixel_export import (hard_superpixels_traceable, neighbour_correlation_traceable,
-                                seed_softmax_traceable, superpixel_upsample_traceable)
 
 __all__ = [
-    'ExportableSegmentor', 'LOGIT_TOLERANCE', 'MIN_ARGMAX_AGREEMENT', 'check_dynamic_exportable',
-    'check_exportable', 'check_traceable_modules', 'compare_predictions', 'export_onnx',
-    'export_rewrites', 'hard_superpixels_traceable', 'neighbour_correlation_traceable',
-    'network_channel_order', 'onnxruntime_session', 'pytorch_predictions', 'seed_softmax_traceable',
-    'superpixel_upsample_traceable', 'verify_onnx'
+    'ExportWrapper', 'LOGIT_TOLERANCE', 'MIN_ARGMAX_AGREEMENT', 'check_dynamic_exportable',
+    'check_exportable', 'check_traceable_modules', 'compare_predictions', 'export_inputs',
+    'export_onnx', 'network_channel_order', 'onnxruntime_session', 'pytorch_predictions',
+    'verify_onnx'
 ]

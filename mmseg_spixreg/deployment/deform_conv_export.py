@@ -84,8 +84,9 @@ def modulated_deform_conv2d_traceable(input: Tensor,
                                       groups: int = 1,
                                       deform_groups: int = 1) -> Tensor:
     """mmcv's ``modulated_deform_conv2d`` (same signature; int or pair geometry) through
-    :func:`modulated_deform_conv2d_op`: what :func:`mmseg_spixreg.deployment.export_rewrites`
-    puts in its place while a model is exported."""
+    :func:`modulated_deform_conv2d_op`: what
+    :class:`mmseg_spixreg.models.utils.ZeroInitModulatedDeformConv2d` calls while it is
+    exported."""
     return modulated_deform_conv2d_op(input, offset, mask, weight, bias, list(_pair(stride)),
                                       list(_pair(padding)), list(_pair(dilation)), int(groups),
                                       int(deform_groups))

@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 from mmseg.structures import SegDataSample
 
+from .checks import check_dynamic_exportable
 from .deform_conv_export import deform_conv_onnx
-from .exportable_segmentor import ExportableSegmentor, check_dynamic_exportable, export_inputs
-from .rewrites import export_rewrites
+from .export_wrapper import ExportWrapper, export_inputs
 
 # onnxruntime 1.31 reads ONNX IR versions up to 13 (see requirements/deploy.txt)
 MAX_IR_VERSION = 13
@@ -38,7 +38,7 @@ def export_onnx(model: nn.Module,
                 shape: Sequence[int] = (512, 1024),
                 dynamic: bool = False,
                 opset: int = MIN_OPSET,
-                metadata: Optional[Dict[str, str]] = None) -> ExportableSegmentor:
+                metadata: Optional[Dict[str, str]] = None) -> ExportWrapper:
     """Export ``model``'s whole-image inference to ``out_file``.
 
     Args:
@@ -50,7 +50,7 @@ def export_onnx(model: nn.Module,
         metadata (dict[str, str], optional): extra ``metadata_props``.
 
     Returns:
-        ExportableSegmentor: the exported module (the PyTorch side of the same computation).
+        ExportWrapper: the exported module (the PyTorch side of the same computation).
     """
     if opset < MIN_OPSET:
         raise ValueError(f'--opset {opset}: DeformConv (DCNv2 with mask) needs opset >= '
@@ -64,7 +64,7 @@ def export_onnx(model: nn.Module,
     if dynamic:
         check_dynamic_exportable(model)
     model.eval()
-    exportable = ExportableSegmentor(model).eval()
+    exportable = ExportWrapper(model).eval()
     batch = 2 if dynamic else 1  # torch.export specialises a dimension of size 1
     example = export_inputs(batch, height, width)
     dynamic_shapes = None
@@ -77,7 +77,7 @@ def export_onnx(model: nn.Module,
             3: 16 * cols
         }, )
     output_names = ['logits', 'superpixels'] if exportable.with_superpixels else ['logits']
-    with torch.no_grad(), export_rewrites(exportable):
+    with torch.no_grad():
         program = torch.onnx.export(
             exportable, (example, ),
             dynamo=True,

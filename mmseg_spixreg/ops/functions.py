@@ -143,6 +143,28 @@ class SeedSoftmaxFn(torch.autograd.Function):
         return None, grad_fine, grad_coarse, None
 
 
+def reconstruct(kernels: ModuleType, x: Tensor, assignments: Sequence[Tensor],
+                eps: float) -> Tensor:
+    """``q(x, A) = U_1(...U_L(D_L(...D_1(x))))`` (eq. 3) from a kernel set's functions, without
+    autograd: the forward pass of :class:`SuperpixelReconstructFn` for the torch set, and what
+    the public op runs while a model is exported or compiled."""
+    feat = _weighted_means(kernels, x, assignments, eps)[0][-1]
+    for assign in reversed(assignments):
+        feat = kernels.upsample(feat, assign)
+    return feat
+
+
+def upsample_levels(kernels: ModuleType, coarse: Tensor,
+                    assignments: Sequence[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+    """``U_1(...U_L(coarse))`` and the intermediates ``[U_2(...), ..., U_L(coarse)]`` (finest
+    first) from a kernel set's ``upsample``, without autograd."""
+    mids, feat = [], coarse
+    for assign in reversed(assignments[1:]):
+        feat = kernels.upsample(feat, assign)
+        mids.insert(0, feat)
+    return kernels.upsample(feat, assignments[0]), mids
+
+
 def _weighted_means(kernels: ModuleType, x: Tensor, assignments: Sequence[Tensor],
                     eps: float) -> Tuple[List[Tensor], List[Tensor]]:
     """The downsampling chain c_l = D_l(c_{l-1}), c_0 = x.
@@ -186,11 +208,8 @@ class SuperpixelReconstructFn(torch.autograd.Function):
             out, saved = fused(x, assignments, eps)
             ctx.save_for_backward(x, *assignments, *saved)
             return out
-        feat = _weighted_means(kernels, x, assignments, eps)[0][-1]
-        for assign in reversed(assignments):
-            feat = kernels.upsample(feat, assign)
         ctx.save_for_backward(x, *assignments)
-        return feat
+        return reconstruct(kernels, x, assignments, eps)
 
     @staticmethod
     @once_differentiable
@@ -265,11 +284,7 @@ class SuperpixelUpsampleHierarchyFn(torch.autograd.Function):
         if fused is not None:
             out, mids = fused(coarse, assignments, keep=keep)
         else:
-            mids, feat = [], coarse
-            for assign in reversed(assignments[1:]):
-                feat = kernels.upsample(feat, assign)
-                mids.insert(0, feat)
-            out = kernels.upsample(feat, assignments[0])
+            out, mids = upsample_levels(kernels, coarse, assignments)
         ctx.save_for_backward(coarse, *assignments, *(mids if keep else []))
         ctx.levels = len(assignments)
         return out

@@ -1,25 +1,14 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""Public superpixel operators of HCFCN (Suzuki, 2021) and the backend switch.
+"""Public superpixel operators of HCFCN (Suzuki, 2021).
 
 Every operator checks its inputs (:mod:`.layout`, which also states the layout
-contract), picks a kernel set and runs the autograd function of
-:mod:`.functions` with it. ``backend`` (keyword-only) chooses the kernels:
-
-* ``'auto'`` (default): :mod:`.torch_kernels`, except for CUDA tensors when
-  the Triton kernels are enabled (:func:`auto_uses_triton`: opt in with the
-  environment variable ``MMSEG_SPIXREG_TRITON=1``; the default is
-  :data:`TRITON_VERIFIED`, False until ``benchmarks/run_gpu_checks.sh`` has
-  passed on a GPU with the current kernels), ``triton`` imports and the sizes
-  are within the kernels' limits (:func:`.triton_kernels.check_limits`;
-  beyond them, the torch kernels);
-* ``'torch'``: the blocked torch kernels, any device;
-* ``'triton'``: the fused Triton kernels; CUDA tensors, or CPU tensors when
-  ``TRITON_INTERPRET=1`` (Triton's interpreter, how CI tests the kernels);
-  a ValueError naming the limit for sizes beyond the kernels' limits.
+contract), picks a kernel set (``backend``, keyword-only: ``'auto'``,
+``'torch'`` or ``'triton'``; :mod:`.backends` says what each means) and runs
+the autograd function of :mod:`.functions` with it; while a model is exported,
+compiled or traced (:func:`.backends.tracing`) it calls the torch kernels
+directly instead (plain tensor ops: the exported graph is the reference
+implementation itself).
 """
-import functools
-import importlib
-import os
 from types import ModuleType
 from typing import List, Optional, Sequence
 
@@ -27,118 +16,21 @@ import torch
 from torch import Tensor
 
 from . import torch_kernels
+from .backends import (BACKENDS, TRITON_ENV, TRITON_VERIFIED, _prepare, auto_uses_triton, exporting,
+                       select_kernels, tracing, triton_kernels)
 from .functions import (NeighbourCorrelationFn, SeedSoftmaxFn, SuperpixelDownsampleFn,
                         SuperpixelReconstructFn, SuperpixelUpsampleFn,
-                        SuperpixelUpsampleHierarchyFn)
+                        SuperpixelUpsampleHierarchyFn, reconstruct, upsample_levels)
 from .layout import (_autocast_off, _check_assignment, _check_coarse_pair, _check_eps, _check_even,
-                     _check_fine_pair, _check_hierarchy, _check_tensor, _dtypes, seed_coordinates,
-                     valid_seed_mask)
-
-BACKENDS = ('auto', 'torch', 'triton')
-#: Whether ``backend='auto'`` runs the Triton kernels for CUDA tensors by
-#: default. False until ``benchmarks/run_gpu_checks.sh`` has passed on a GPU
-#: with the current kernels (the kernels have been tested only in Triton's
-#: interpreter and compiled to PTX without a GPU); switched in a commit that
-#: carries that run's numbers.
-TRITON_VERIFIED = False
-#: Environment variable overriding :data:`TRITON_VERIFIED` for ``'auto'``:
-#: ``1`` (the Triton kernels for CUDA tensors) or ``0`` (the torch kernels).
-TRITON_ENV = 'MMSEG_SPIXREG_TRITON'
-_TRITON: Optional[ModuleType] = None
-_TRITON_ERROR: Optional[str] = None
+                     _check_fine_pair, _check_hierarchy, _check_tensor, _dtypes)
 
 
-def triton_kernels() -> Optional[ModuleType]:
-    """The Triton kernel set, or None when ``triton`` does not import."""
-    global _TRITON, _TRITON_ERROR
-    if _TRITON is None and _TRITON_ERROR is None:
-        try:
-            _TRITON = importlib.import_module('.triton_kernels', __package__)
-        except ImportError as error:  # no triton on this platform
-            _TRITON_ERROR = f'{type(error).__name__}: {error}'
-    return _TRITON
-
-
-@torch.compiler.assume_constant_result
-def _interpreting() -> bool:
-    """Whether Triton runs kernels through its interpreter
-    (``TRITON_INTERPRET=1``); a constant for ``torch.compile``."""
-    import triton
-    return bool(triton.knobs.runtime.interpret)
-
-
-@torch.compiler.assume_constant_result
-def auto_uses_triton() -> bool:
-    """Whether ``backend='auto'`` runs the Triton kernels for CUDA tensors:
-    ``MMSEG_SPIXREG_TRITON`` (``1`` or ``0``) if set, else
-    :data:`TRITON_VERIFIED`. Read at every call (a constant for
-    ``torch.compile``)."""
-    value = os.environ.get(TRITON_ENV, '').strip()
-    if value == '':
-        return TRITON_VERIFIED
-    if value not in ('0', '1'):
-        raise ValueError(f"environment variable {TRITON_ENV} must be '1' (backend='auto' runs the "
-                         f"Triton kernels for CUDA tensors) or '0' (the torch kernels), got "
-                         f'{value!r}')
-    return value == '1'
-
-
-def select_kernels(backend: str,
-                   device: torch.device,
-                   where: str,
-                   tensors: Sequence = (),
-                   out_size: Optional[Sequence[int]] = None) -> ModuleType:
-    """The kernel set that ``backend`` means for tensors on ``device``.
-
-    Args:
-        backend (str): ``'auto'``, ``'torch'`` or ``'triton'``.
-        device (torch.device): Device of the inputs.
-        where (str): Operator name for error messages.
-        tensors (Sequence[Tensor]): The op's 4-D inputs (or their shapes),
-            checked against the Triton kernels' limits
-            (:func:`.triton_kernels.check_limits`) when those are chosen.
-        out_size (Sequence[int], optional): Output grid of the hard
-            superpixels, checked too.
-
-    Returns:
-        module: :mod:`.torch_kernels` or :mod:`.triton_kernels`.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f'{where}: `backend` must be one of {BACKENDS}, got '
-                         f'{backend!r}')
-    if backend == 'torch':
-        return torch_kernels
-    if backend == 'auto':
-        if not auto_uses_triton() or device.type != 'cuda' or triton_kernels() is None:
-            return torch_kernels
-        try:
-            triton_kernels().check_limits(*tensors, out_size=out_size)
-        except ValueError:  # beyond the Triton kernels' limits
-            return torch_kernels
-        return triton_kernels()
-    if triton_kernels() is None:
-        raise RuntimeError(f"{where}: backend='triton' needs the `triton` "
-                           f'package, which does not import here '
-                           f"({_TRITON_ERROR}); use backend='torch'")
-    if device.type != 'cuda' and not _interpreting():
-        raise ValueError(f"{where}: backend='triton' runs CUDA tensors, or "
-                         f'tensors on other devices through Triton\'s '
-                         f'interpreter when TRITON_INTERPRET=1 is set; got '
-                         f"{device.type} tensors (use backend='torch' or "
-                         f"'auto')")
-    try:
-        triton_kernels().check_limits(*tensors, out_size=out_size)
-    except ValueError as error:
-        raise ValueError(f'{where}: {error}') from None
-    return triton_kernels()
-
-
-def _prepare(kernels: ModuleType, dtype: torch.dtype, *tensors: Tensor):
-    """Inputs for a kernel set: the torch kernels compute in ``dtype``, the
-    Triton kernels read any float dtype and accumulate in >= float32."""
-    if kernels is torch_kernels:
-        return [t.to(dtype) for t in tensors]
-    return list(tensors)
+def _apply(kernels: ModuleType, function, direct, *args):
+    """``function.apply(kernels, *args)``; while :func:`tracing`, the torch kernels' ``direct(
+    *args)`` (plain tensor ops, autograd through them)."""
+    if kernels is torch_kernels and tracing():
+        return direct(*args)
+    return function.apply(kernels, *args)
 
 
 def superpixel_upsample(coarse: Tensor, assign: Tensor, *, backend: str = 'auto') -> Tensor:
@@ -163,7 +55,8 @@ def superpixel_upsample(coarse: Tensor, assign: Tensor, *, backend: str = 'auto'
     kernels = select_kernels(backend, coarse.device, where, (coarse, assign))
     out_dtype, dtype = _dtypes(coarse, assign)
     with _autocast_off(coarse.device):
-        out = SuperpixelUpsampleFn.apply(kernels, *_prepare(kernels, dtype, coarse, assign))
+        out = _apply(kernels, SuperpixelUpsampleFn, torch_kernels.upsample,
+                     *_prepare(kernels, dtype, coarse, assign))
     return out.to(out_dtype)
 
 
@@ -202,8 +95,9 @@ def superpixel_upsample_hierarchy(coarse: Tensor,
         if kernels is not torch_kernels and not (torch.is_grad_enabled() and any(
                 t.requires_grad for t in (coarse, *assignments))):
             return _upsample_hierarchy_op(coarse, list(assignments))
-        out = SuperpixelUpsampleHierarchyFn.apply(kernels,
-                                                  *_prepare(kernels, dtype, coarse, *assignments))
+        out = _apply(kernels, SuperpixelUpsampleHierarchyFn,
+                     lambda c, *a: upsample_levels(torch_kernels, c, a)[0],
+                     *_prepare(kernels, dtype, coarse, *assignments))
     return out.to(out_dtype)
 
 
@@ -242,8 +136,9 @@ def superpixel_downsample(fine: Tensor,
     kernels = select_kernels(backend, fine.device, where, (fine, assign))
     out_dtype, dtype = _dtypes(fine, assign)
     with _autocast_off(fine.device):
-        out = SuperpixelDownsampleFn.apply(kernels, *_prepare(kernels, dtype, fine, assign),
-                                           float(eps))
+        out = _apply(kernels, SuperpixelDownsampleFn,
+                     lambda f, a, e: torch_kernels.weighted_mean(f, a, e)[0],
+                     *_prepare(kernels, dtype, fine, assign), float(eps))
     return out.to(out_dtype)
 
 
@@ -278,8 +173,9 @@ def superpixel_reconstruct(x: Tensor,
     kernels = select_kernels(backend, x.device, where, (x, *assignments))
     out_dtype, dtype = _dtypes(x, *assignments)
     with _autocast_off(x.device):
-        out = SuperpixelReconstructFn.apply(kernels, float(eps),
-                                            *_prepare(kernels, dtype, x, *assignments))
+        out = _apply(kernels, SuperpixelReconstructFn,
+                     lambda e, f, *a: reconstruct(torch_kernels, f, a, e), float(eps),
+                     *_prepare(kernels, dtype, x, *assignments))
     return out.to(out_dtype)
 
 
@@ -315,7 +211,8 @@ def neighbour_correlation(fine: Tensor, coarse: Tensor, *, backend: str = 'auto'
     kernels = select_kernels(backend, fine.device, where, (fine, coarse))
     out_dtype, dtype = _dtypes(fine, coarse)
     with _autocast_off(fine.device):
-        out = NeighbourCorrelationFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse))
+        out = _apply(kernels, NeighbourCorrelationFn, torch_kernels.correlation,
+                     *_prepare(kernels, dtype, fine, coarse))
     return out.to(out_dtype)
 
 
@@ -372,7 +269,8 @@ def seed_softmax(fine: Tensor,
                     return kernels.seed_softmax(fine, coarse, float(tau), float(normalize_eps))
             fine = torch.nn.functional.normalize(fine.to(dtype), dim=1, eps=normalize_eps)
             coarse = torch.nn.functional.normalize(coarse.to(dtype), dim=1, eps=normalize_eps)
-        return SeedSoftmaxFn.apply(kernels, *_prepare(kernels, dtype, fine, coarse), float(tau))
+        return _apply(kernels, SeedSoftmaxFn, torch_kernels.seed_softmax,
+                      *_prepare(kernels, dtype, fine, coarse), float(tau))
 
 
 def hard_superpixels(assignments: Sequence[Tensor],
@@ -411,7 +309,9 @@ def hard_superpixels(assignments: Sequence[Tensor],
     """
     where = 'hard_superpixels'
     assignments = _check_hierarchy(assignments, where)
-    B, _, H, W = assignments[0].shape
+    if tracing():  # sizes may be symbolic: no int() (it would fix them), no checks on them
+        return torch_kernels.hard_superpixels([a.detach() for a in assignments], size, crop)
+    H, W = assignments[0].shape[-2:]
     crop = (H, W) if crop is None else (int(crop[0]), int(crop[1]))
     size = crop if size is None else (int(size[0]), int(size[1]))
     if not (0 < crop[0] <= H and 0 < crop[1] <= W) or min(size) <= 0:
@@ -420,29 +320,8 @@ def hard_superpixels(assignments: Sequence[Tensor],
     kernels = select_kernels(backend, assignments[0].device, where, assignments, out_size=size)
     if kernels is not torch_kernels and len(assignments) <= 2:
         return _hard_superpixels_op([a.detach() for a in assignments], list(size), list(crop))
-    device = assignments[0].device
     with torch.no_grad():
-        ys = torch.arange(H, device=device).view(1, H, 1).expand(B, H, W)
-        xs = torch.arange(W, device=device).view(1, 1, W).expand(B, H, W)
-        for assign in assignments:
-            height, width = assign.shape[-2:]
-            logits = assign.detach().masked_fill(
-                _invalid_seeds(height, width, device), float('-inf'))
-            best = logits.argmax(dim=1).flatten(1)  # (B, height * width)
-            j = best.gather(1, (ys * width + xs).reshape(B, -1)).view(B, H, W)
-            ys, xs = seed_coordinates(j, ys, xs)
-        coarse_w = assignments[-1].shape[3] // 2
-        ids = (ys * coarse_w + xs).long()[:, :crop[0], :crop[1]]
-        if size != crop:
-            ids = torch.nn.functional.interpolate(
-                ids[:, None].double(), size=size, mode='nearest')[:, 0].long()
-        return ids
-
-
-@functools.lru_cache(maxsize=32)
-def _invalid_seeds(height: int, width: int, device: torch.device) -> Tensor:
-    """``~valid_seed_mask``, built once per grid size and device."""
-    return ~valid_seed_mask(height, width, device)
+        return torch_kernels.hard_superpixels(assignments, size, crop)
 
 
 # ---------------------------------------------------------------------------
@@ -474,7 +353,7 @@ def _(assignments: List[Tensor], size: List[int], crop: List[int]) -> Tensor:
 
 
 __all__ = [
-    'BACKENDS', 'TRITON_ENV', 'TRITON_VERIFIED', 'auto_uses_triton', 'select_kernels',
-    'superpixel_upsample', 'superpixel_downsample', 'superpixel_reconstruct',
+    'BACKENDS', 'TRITON_ENV', 'TRITON_VERIFIED', 'auto_uses_triton', 'exporting', 'select_kernels',
+    'tracing', 'superpixel_upsample', 'superpixel_downsample', 'superpixel_reconstruct',
     'neighbour_correlation', 'seed_softmax', 'hard_superpixels', 'superpixel_upsample_hierarchy'
 ]

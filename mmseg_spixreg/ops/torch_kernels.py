@@ -1,233 +1,139 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
-"""The torch kernel set: blocked tensor ops, tuned for CPUs.
+"""The torch kernel set: every superpixel op written once, in plain tensor ops.
 
 Implements the contractions of :mod:`.layout` (``upsample``, ``downsample``,
-``correlation``) plus ``weighted_mean`` and ``channel_dot`` on plain tensors in
-the compute dtype (no autograd). Each is evaluated block by block (a few dozen
-coarse rows of one image at a time on CPU, so that the working set stays in
-cache, with images spread over a small thread pool; large blocks on other
-devices), with the coarse rows of a block widened to fine-column resolution so
-that every inner loop runs over contiguous memory. No 3x3 unfold is ever
-materialised. This is the ``backend='torch'`` path and ``'auto'``'s (CUDA
-tensors get :mod:`.triton_kernels` under ``'auto'`` only where those are
-enabled: :func:`.superpixel.auto_uses_triton`).
+``correlation``) plus ``weighted_mean``, ``seed_mass``, ``channel_dot``,
+``seed_softmax`` and ``hard_superpixels`` on tensors in the compute dtype,
+with nothing but slices, padding, reshapes, element-wise ops, reductions,
+``argmax`` and ``gather``. That makes this set at once
+
+* the reference (any device; ``backend='torch'``, and ``'auto'`` unless the
+  Triton kernels are enabled for CUDA tensors:
+  :func:`.superpixel.auto_uses_triton`);
+* the path an exporter traces (``torch.export`` / ``torch.onnx.export``:
+  standard ONNX operators, symbolic even grid sizes): the public ops of
+  :mod:`.superpixel` call these functions directly while a model is exported,
+  compiled or traced, and through the autograd functions of :mod:`.functions`
+  (hand-written, deterministic backward: no scatter, no atomics) otherwise.
+
+The formulation: the coarse map is zero-padded by one cell, so the seed
+``(dy, dx)`` of every fine pixel is one slice of it (``seed_j(y, x) =
+(y // 2 + dy, x // 2 + dx)``), and the four fine pixels of a coarse cell share
+their seeds, so fine maps are handled as ``(B, C, H/2, 2, W/2, 2)`` views that
+broadcast against the coarse slices. Out-of-map seeds read the zero padding
+(zero features); contributions to them are dropped.
 """
 import contextlib
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from .layout import NUM_SEEDS, SEED_OFFSETS, valid_seed_mask
-
-# Number of fine-grid elements (images x channels x rows x columns) handled
-# per block. CPU: a block of this size (2 MiB in fp32) stays in the cache
-# while its nine shifted contributions are accumulated, and the per-op
-# overhead is still small (tuned with benchmarks/bench_ops.py). Other devices:
-# few big blocks, so the number of kernel launches stays small. Module-level
-# so that tests can shrink them to exercise the block boundaries.
-CPU_BLOCK_NUMEL = 1 << 19
-DEVICE_BLOCK_NUMEL = 1 << 22
-
-_LOCAL = threading.local()
+from .layout import SEED_OFFSETS
 
 
 @contextlib.contextmanager
 def scope(device: torch.device):
-    """Context of one autograd ``forward``/``backward`` of the ops.
-
-    On CPU, hand this thread's intra-op thread budget to the block pool.
-
-    Inside the scope the calling thread runs its own (small) ops
-    single-threaded and :func:`_run_blocks` spreads the heavy work over
-    ``torch.get_num_threads()`` pool workers; the setting is restored on
-    exit. Re-entrant; a no-op on other devices.
-    """
-    if device.type != 'cpu' or getattr(_LOCAL, 'threads', None):
-        yield
-        return
-    threads = torch.get_num_threads()
-    _LOCAL.threads = threads
-    if threads > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        _LOCAL.threads = None
-        if threads > 1:
-            torch.set_num_threads(threads)
+    """Context of one autograd ``forward``/``backward`` (nothing to set up for
+    this set; the Triton set selects the device there)."""
+    yield
 
 
-# ---------------------------------------------------------------------------
-# Blocked kernels (no autograd; plain tensors in the compute dtype)
-# ---------------------------------------------------------------------------
-def _blocks(batch: int, coarse_h: int, row_numel: int,
-            device: torch.device) -> Tuple[int, int, List[Tuple]]:
-    """Split (batch, coarse rows) into blocks of about the target size.
-
-    Returns:
-        tuple: ``(max_images, max_rows, blocks)`` where ``blocks`` is a list of
-        ``(b0, b1, r0, r1)`` (images ``b0:b1``, coarse rows ``r0:r1``).
-    """
-    target = CPU_BLOCK_NUMEL if device.type == 'cpu' else DEVICE_BLOCK_NUMEL
-    rows = max(1, min(coarse_h, target // max(row_numel, 1)))
-    images = 1
-    if rows == coarse_h:
-        images = max(1, min(batch, target // max(row_numel * coarse_h, 1)))
-    blocks = [(b0, min(b0 + images, batch), r0, min(r0 + rows, coarse_h))
-              for b0 in range(0, batch, images) for r0 in range(0, coarse_h, rows)]
-    return images, rows, blocks
-
-
-def _halo(r0: int, r1: int, coarse_h: int) -> Tuple[int, int, int, int]:
-    """Coarse rows ``lo:hi`` of block rows ``r0:r1`` plus a one-row halo,
-    and where they sit (``i0:i1``) in a halo buffer whose row 0 is ``r0-1``."""
-    lo, hi = max(r0 - 1, 0), min(r1 + 1, coarse_h)
-    i0 = lo - (r0 - 1)
-    return lo, hi, i0, i0 + hi - lo
-
-
-def _load_wide(buf: Tensor, coarse: Tensor, b0: int, b1: int, r0: int, r1: int) -> None:
-    """Copy coarse rows ``r0-1 : r1+1`` into ``buf`` at fine-column resolution.
-
-    ``buf`` has shape (nb, C, R + 2, W + 4): buffer row ``i`` holds coarse row
-    ``r0 - 1 + i`` and buffer columns ``2 + 2 * x``, ``3 + 2 * x`` both hold
-    coarse column ``x``; rows/columns outside the coarse map are zero, so the
-    seed ``(dy, dx)`` of all fine pixels of the block is the plain slice
-    ``buf[:, :, 1 + dy:1 + dy + R, 2 + 2 * dx:2 + 2 * dx + W]``. The two
-    leftmost and rightmost columns are zero from allocation and never written.
-    """
-    h, w = coarse.shape[-2:]
-    lo, hi, i0, i1 = _halo(r0, r1, h)
-    if i0 > 0:
-        buf[:, :, :i0].zero_()
-    if i1 < buf.shape[2]:
-        buf[:, :, i1:].zero_()
-    inner = buf[:, :, i0:i1, 2:2 * w + 2].unflatten(-1, (w, 2))
-    inner.copy_(coarse[b0:b1, :, lo:hi].unsqueeze(-1))
-
-
-def _seed_view(wide: Tensor, j: int, rows: int) -> Tensor:
-    """Seed ``j`` of every fine pixel of a block, shape (nb, C, R, 1, W)."""
-    dy, dx = SEED_OFFSETS[j]
-    width = wide.shape[-1] - 4
-    return wide[:, :, 1 + dy:1 + dy + rows, 2 + 2 * dx:2 + 2 * dx + width].unsqueeze(3)
-
-
-def _run_blocks(work: Callable[[List[Tuple], tuple], None], make_buffers: Callable[[], tuple],
-                blocks: List[Tuple], device: torch.device) -> None:
-    """Run ``work(blocks, make_buffers())``, on CPU in parallel over images.
-
-    On CPU, blocks of different images are handed to a pool of
-    ``torch.get_num_threads()`` Python threads, each running its ops
-    single-threaded (the GIL is released inside the ops). Intra-op
-    parallelism would put a thread barrier at the end of each of the
-    thousands of small block ops, which stalls for a whole scheduler time
-    slice whenever another process competes for the cores; independent
-    workers only meet once per kernel. Workers never share an image, so
-    the halo rows that neighbouring blocks of one image both update in
-    :func:`_downsample_kernel` are never written concurrently. Each worker
-    gets its own scratch buffers, allocated here by the calling thread (so
-    they come from its malloc arena instead of per-thread ones that would
-    keep freed memory resident).
-    """
-    own_threads = torch.get_num_threads()
-    threads = 1
-    if device.type == 'cpu':
-        threads = getattr(_LOCAL, 'threads', None) or own_threads
-    images = sorted({blk[0] for blk in blocks})
-    if threads <= 1 or len(images) <= 1:
-        work(blocks, make_buffers())
-        return
-    workers = min(threads, len(images))
-    group_of = {b: i * workers // len(images) for i, b in enumerate(images)}
-    groups = [[] for _ in range(workers)]
-    for blk in blocks:
-        groups[group_of[blk[0]]].append(blk)
-
-    def run(group: List[Tuple], buffers: tuple) -> None:
-        torch.set_num_threads(1)  # this worker thread only (OpenMP ICV)
-        with torch.no_grad():
-            work(group, buffers)
-
-    try:
-        pool = _thread_pool(workers)
-        jobs = [pool.submit(run, g, make_buffers()) for g in groups]
-        errors = [job.exception() for job in jobs]  # waits for all of them
-        for error in errors:
-            if error is not None:
-                raise error
-    finally:
-        # The workers also lowered PyTorch's global default; restore it.
-        torch.set_num_threads(own_threads)
-
-
-_POOL: Optional[ThreadPoolExecutor] = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
-
-
-def _thread_pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool with ``workers`` threads (recreated on change)."""
-    global _POOL, _POOL_SIZE
-    with _POOL_LOCK:
-        if _POOL is None or _POOL_SIZE != workers:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(workers, thread_name_prefix='spixreg_ops')
-            _POOL_SIZE = workers
-        return _POOL
-
-
-def _forget_pool_after_fork() -> None:
-    # The pool's threads do not exist in a forked child (e.g. a DataLoader
-    # worker); it builds its own pool on first use.
-    global _POOL, _POOL_SIZE, _POOL_LOCK
-    _POOL, _POOL_SIZE, _POOL_LOCK = None, 0, threading.Lock()
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
-def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    """fine[y, x] = sum_j assign[j, y, x] * coarse[seed_j(y, x)].
+def _seeds(coarse: Tensor) -> Iterator[Tensor]:
+    """The 9 seed maps of a coarse grid at fine-column resolution, in the channel order of an
+    assignment.
 
     Args:
         coarse (Tensor): (B, C, h, w).
-        assign (Tensor): (B, 9, 2h, 2w) (any strides).
-        out (Tensor, optional): (B, C, 2h, 2w) tensor to write the result to
-            (must not overlap the inputs).
+
+    Yields:
+        Tensor: for j = 0..8 (``(dy, dx) = SEED_OFFSETS[j]``) a (B, C, h, 1, 2w) view whose
+        element ``(r, x)`` holds ``coarse[:, :, r + dy, x // 2 + dx]`` (0 outside the map):
+        the seed ``j`` of fine pixels ``(2r, x)`` and ``(2r + 1, x)``, ready to broadcast
+        against a fine map viewed as (B, C', h, 2, 2w) (:func:`_rows`). Every inner loop then
+        runs over a contiguous row.
+    """
+    b, c, h, w = coarse.shape
+    padded = F.pad(coarse, (1, 1, 1, 1))
+    wide = padded[..., None].expand(b, c, h + 2, w + 2, 2).reshape(b, c, h + 2, 2 * w + 4)
+    for dy, dx in SEED_OFFSETS:
+        yield wide[:, :, 1 + dy:1 + dy + h, None, 2 + 2 * dx:2 + 2 * dx + 2 * w]
+
+
+def _rows(fine: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, C, H/2, 2, W): the two fine rows of each coarse row."""
+    b, c, height, width = fine.shape
+    return fine.reshape(b, c, height // 2, 2, width)
+
+
+def _pixels(rows: Tensor) -> Tensor:
+    """Inverse of :func:`_rows`: (B, C, h, 2, W) -> (B, C, 2h, W)."""
+    b, c, h, _, width = rows.shape
+    return rows.reshape(b, c, 2 * h, width)
+
+
+def _gather_seeds(contributions: Iterable[Tensor]) -> Tensor:
+    """``out[:, :, s] = sum_j contributions[j][:, :, s - (dy_j, dx_j)]``: what the pixels of
+    every cell give to each of their 9 seeds, collected on the seed grid (the adjoint of
+    :func:`_seeds`).
+
+    Args:
+        contributions (Iterable[Tensor]): 9 (B, C, h, 2w) maps at fine-column resolution, in
+            seed order; map ``j`` holds what the pixels of column ``x`` of every coarse row
+            give to their seed ``j``.
 
     Returns:
-        Tensor: (B, C, 2h, 2w), contiguous unless ``out`` is not.
+        Tensor: (B, C, h, w); contributions to out-of-map seeds are dropped.
     """
-    B, C, h, w = coarse.shape
-    W = 2 * w
-    if out is None:
-        out = coarse.new_empty(B, C, 2 * h, W)
-    images, rows, blocks = _blocks(B, h, C * 2 * W, coarse.device)
+    padded = None
+    for (dy, dx), part in zip(SEED_OFFSETS, contributions):
+        b, c, h, width = part.shape
+        if padded is None:
+            padded = part.new_zeros(b, c, h + 2, width + 4)
+        padded[:, :, 1 + dy:1 + dy + h, 2 + 2 * dx:2 + 2 * dx + width] += part
+    b, c, h2, width4 = padded.shape
+    pairs = padded[:, :, 1:h2 - 1, 2:width4 - 2]
+    return pairs.reshape(b, c, h2 - 2, (width4 - 4) // 2, 2).sum(-1)
 
-    def make_buffers() -> tuple:
-        return (coarse.new_zeros(images, C, rows + 2, W + 4), )
 
-    def work(todo: List[Tuple], buffers: tuple) -> None:
-        buf, = buffers
-        for b0, b1, r0, r1 in todo:
-            R = r1 - r0
-            wide = buf[:b1 - b0, :, :R + 2]
-            _load_wide(wide, coarse, b0, b1, r0, r1)
-            o = out[b0:b1, :, 2 * r0:2 * r1].unflatten(2, (R, 2))
-            a = assign[b0:b1, :, 2 * r0:2 * r1].unflatten(2, (R, 2))
-            torch.mul(a[:, 0:1], _seed_view(wide, 0, R), out=o)
-            for j in range(1, NUM_SEEDS):
-                o.addcmul_(a[:, j:j + 1], _seed_view(wide, j, R))
+def valid_seeds(coarse: Tensor) -> Tensor:
+    """Which seeds of each fine pixel lie inside the coarse map (as
+    :func:`.layout.valid_seed_mask`, from the shape of ``coarse`` only, so it stays
+    symbolic under an exporter).
 
-    _run_blocks(work, make_buffers, blocks, coarse.device)
-    return out
+    Args:
+        coarse (Tensor): (B, C, h, w) coarse map (only its shape, dtype and device are used).
+
+    Returns:
+        Tensor: bool (1, 9, 2h, 2w).
+    """
+    ones = torch.ones_like(coarse[:1, :1])
+    seeds = [seed.expand(-1, -1, -1, 2, -1) for seed in _seeds(ones)]
+    return _pixels(torch.cat(seeds, dim=1)) > 0
+
+
+def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
+    """fine[y, x] = sum_j assign[j, y, x] * coarse[seed_j(y, x)] (eq. 2).
+
+    Args:
+        coarse (Tensor): (B, C, h, w).
+        assign (Tensor): (B, 9, 2h, 2w).
+        out (Tensor, optional): contiguous (B, C, 2h, 2w) tensor to write the result to (must
+            not overlap the inputs).
+
+    Returns:
+        Tensor: (B, C, 2h, 2w).
+    """
+    weights = _rows(assign)
+    fine = None
+    for j, seed in enumerate(_seeds(coarse)):
+        if fine is None:
+            fine = weights[:, :1] * seed if out is None else \
+                torch.mul(weights[:, :1], seed, out=_rows(out))
+        else:
+            fine.addcmul_(weights[:, j:j + 1], seed)
+    return _pixels(fine)
 
 
 def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
@@ -236,44 +142,20 @@ def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Te
     The adjoint of :func:`upsample` in its first argument.
 
     Args:
-        fine (Tensor): (B, C, H, W) (any strides).
-        assign (Tensor): (B, 9, H, W) (any strides).
-        out (Tensor, optional): (B, C, H/2, W/2) tensor to write the result
-            to (must not overlap the inputs).
+        fine (Tensor): (B, C, H, W).
+        assign (Tensor): (B, 9, H, W).
+        out (Tensor, optional): (B, C, H/2, W/2) tensor to write the result to.
 
     Returns:
-        Tensor: (B, C, H/2, W/2), contiguous unless ``out`` is not.
-        Contributions to out-of-map seeds are dropped.
+        Tensor: (B, C, H/2, W/2). Contributions to out-of-map seeds are dropped.
     """
-    B, C, H, W = fine.shape
-    h, w = H // 2, W // 2
-    if out is None:
-        out = fine.new_zeros(B, C, h, w)
-    else:
-        out.zero_()
-    images, rows, blocks = _blocks(B, h, C * 2 * W, fine.device)
-
-    def make_buffers() -> tuple:
-        return (fine.new_empty(images, C, rows + 2, W + 4), )
-
-    def work(todo: List[Tuple], buffers: tuple) -> None:
-        buf, = buffers
-        for b0, b1, r0, r1 in todo:
-            R = r1 - r0
-            acc = buf[:b1 - b0, :, :R + 2]
-            acc.zero_()
-            f = fine[b0:b1, :, 2 * r0:2 * r1].unflatten(2, (R, 2))
-            a = assign[b0:b1, :, 2 * r0:2 * r1].unflatten(2, (R, 2))
-            for j in range(NUM_SEEDS):
-                dst = _seed_view(acc, j, R).squeeze(3)
-                for p in (0, 1):
-                    dst.addcmul_(a[:, j:j + 1, :, p], f[:, :, :, p])
-            lo, hi, i0, i1 = _halo(r0, r1, h)
-            pairs = acc[:, :, i0:i1, 2:W + 2].unflatten(-1, (w, 2))
-            out[b0:b1, :, lo:hi].add_(pairs[..., 0]).add_(pairs[..., 1])
-
-    _run_blocks(work, make_buffers, blocks, fine.device)
-    return out
+    rows, weights = _rows(fine), _rows(assign)
+    result = _gather_seeds(
+        torch.addcmul(rows[:, :, :, 0] * weights[:, j:j + 1, :, 0], rows[:, :, :,
+                                                                         1], weights[:, j:j + 1, :,
+                                                                                     1])
+        for j in range(9))
+    return result if out is None else out.copy_(result)
 
 
 def correlation(fine: Tensor,
@@ -285,52 +167,21 @@ def correlation(fine: Tensor,
     The derivative of :func:`upsample` w.r.t. the assignment.
 
     Args:
-        fine (Tensor): (B, C, H, W) (any strides).
+        fine (Tensor): (B, C, H, W).
         coarse (Tensor): (B, C, H/2, W/2).
         bias (Tensor, optional): (B, 1, H/2, W/2), subtracted per seed.
-        accumulate (Tensor, optional): Contiguous (B, 9, H, W) tensor to add
-            the result to in place (and return) instead of a new tensor.
+        accumulate (Tensor, optional): (B, 9, H, W) tensor to add the result to in place (and
+            return) instead of a new tensor.
 
     Returns:
-        Tensor: (B, 9, H, W), contiguous; exactly 0 for out-of-map seeds.
+        Tensor: (B, 9, H, W); exactly 0 for out-of-map seeds.
     """
-    B, C, H, W = fine.shape
-    h = H // 2
-    out = fine.new_empty(B, NUM_SEEDS, H, W) if accumulate is None \
-        else accumulate
-    images, rows, blocks = _blocks(B, h, C * 2 * W, fine.device)
-
-    def make_buffers() -> tuple:
-        return (fine.new_zeros(images, C, rows + 2, W + 4), fine.new_empty(images, C, rows, 2, W),
-                None if accumulate is None else fine.new_empty(images, 1, rows, 2, W),
-                None if bias is None else fine.new_zeros(images, 1, rows + 2, W + 4))
-
-    def work(todo: List[Tuple], buffers: tuple) -> None:
-        buf, tmp, acc, bias_buf = buffers
-        for b0, b1, r0, r1 in todo:
-            R = r1 - r0
-            wide = buf[:b1 - b0, :, :R + 2]
-            _load_wide(wide, coarse, b0, b1, r0, r1)
-            if bias_buf is not None:
-                bias_wide = bias_buf[:b1 - b0, :, :R + 2]
-                _load_wide(bias_wide, bias, b0, b1, r0, r1)
-            f = fine[b0:b1, :, 2 * r0:2 * r1].unflatten(2, (R, 2))
-            o = out[b0:b1, :, 2 * r0:2 * r1].unflatten(2, (R, 2))
-            t = tmp[:b1 - b0, :, :R]
-            for j in range(NUM_SEEDS):
-                torch.mul(f, _seed_view(wide, j, R), out=t)
-                oj = o[:, j:j + 1]
-                if acc is None:
-                    torch.sum(t, dim=1, keepdim=True, out=oj)
-                else:
-                    a = acc[:b1 - b0, :, :R]
-                    torch.sum(t, dim=1, keepdim=True, out=a)
-                    oj.add_(a)
-                if bias_buf is not None:
-                    oj.sub_(_seed_view(bias_wide, j, R))
-
-    _run_blocks(work, make_buffers, blocks, fine.device)
-    return out
+    rows = _rows(fine)
+    dots = [(rows * seed).sum(1, keepdim=True) for seed in _seeds(coarse)]
+    if bias is not None:
+        dots = [dot - seed for dot, seed in zip(dots, _seeds(bias))]
+    out = _pixels(torch.cat(dots, dim=1))
+    return out if accumulate is None else accumulate.add_(out)
 
 
 def seed_mass(assign: Tensor) -> Tensor:
@@ -342,37 +193,13 @@ def seed_mass(assign: Tensor) -> Tensor:
     Returns:
         Tensor: (B, 1, H/2, W/2).
     """
-    B, _, H, W = assign.shape
-    h, w = H // 2, W // 2
-    out = assign.new_zeros(B, 1, h, w)
-
-    def work(todo: List[Tuple], buffers: tuple) -> None:
-        for b0, b1, _, _ in todo:
-            cell = assign[b0:b1].unflatten(3, (w, 2)).unflatten(2, (h, 2)).sum((3, 5))
-            for j, (dy, dx) in enumerate(SEED_OFFSETS):
-                sy, ty = _shift_slices(dy, h)
-                sx, tx = _shift_slices(dx, w)
-                out[b0:b1, :, ty, tx] += cell[:, j:j + 1, sy, sx]
-
-    _run_blocks(work, tuple, [(b, b + 1, 0, h) for b in range(B)], assign.device)
-    return out
-
-
-def _shift_slices(d: int, n: int) -> Tuple[slice, slice]:
-    """Cells ``src`` whose seed at offset ``d`` is inside, and those seeds."""
-    return slice(max(0, -d), n - max(0, d)), slice(max(0, d), n + min(0, d))
+    row_mass = _rows(assign).sum(3)  # (B, 9, h, W): both fine rows of each coarse row
+    return _gather_seeds(row_mass[:, j:j + 1] for j in range(9))
 
 
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:
-    """sum_c a[:, c] * b[:, c] of (B, C, h, w) tensors, image by image."""
-    out = a.new_empty(a.shape[0], 1, *a.shape[2:])
-
-    def work(todo: List[Tuple], buffers: tuple) -> None:
-        for b0, b1, _, _ in todo:
-            torch.sum(a[b0:b1] * b[b0:b1], dim=1, keepdim=True, out=out[b0:b1])
-
-    _run_blocks(work, tuple, [(i, i + 1, 0, 0) for i in range(a.shape[0])], a.device)
-    return out
+    """sum_c a[:, c] * b[:, c] of (B, C, h, w) tensors, as (B, 1, h, w)."""
+    return (a * b).sum(1, keepdim=True)
 
 
 def weighted_mean(fine: Tensor, assign: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
@@ -386,8 +213,8 @@ def weighted_mean(fine: Tensor, assign: Tensor, eps: float) -> Tuple[Tensor, Ten
     Returns:
         tuple: ``(mean (B, C, H/2, W/2), mass + eps (B, 1, H/2, W/2))``.
     """
-    denom = seed_mass(assign).add_(eps)
-    return downsample(fine, assign).div_(denom), denom
+    denom = seed_mass(assign) + eps
+    return downsample(fine, assign) / denom, denom
 
 
 def seed_softmax(fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
@@ -401,6 +228,63 @@ def seed_softmax(fine: Tensor, coarse: Tensor, tau: float) -> Tensor:
     Returns:
         Tensor: (B, 9, H, W), exactly 0 on out-of-map seeds.
     """
-    logits = correlation(fine, coarse).div_(tau)
-    valid = valid_seed_mask(fine.shape[2], fine.shape[3], fine.device)
-    return torch.softmax(logits.masked_fill_(~valid, float('-inf')), dim=1)
+    logits = correlation(fine, coarse) / tau
+    return torch.softmax(logits.masked_fill(~valid_seeds(coarse), float('-inf')), dim=1)
+
+
+def _seed_coordinates(j: Tensor, ys: Tensor, xs: Tensor) -> Tuple[Tensor, Tensor]:
+    """:func:`.layout.seed_coordinates` for int64 tensors (all values >= 0)."""
+    return torch.div(ys, 2, rounding_mode='floor') + torch.div(j, 3, rounding_mode='floor') - 1, \
+        torch.div(xs, 2, rounding_mode='floor') + torch.remainder(j, 3) - 1
+
+
+def hard_superpixels(assignments: Sequence[Tensor],
+                     size: Optional[Sequence[int]] = None,
+                     crop: Optional[Sequence[int]] = None) -> Tensor:
+    """Hard superpixels: each level's argmax in-map seed followed down the hierarchy.
+
+    Args:
+        assignments (Sequence[Tensor]): finest first, e.g. [A4 (B, 9, H, W), A8 (B, 9, H/2,
+            W/2)].
+        size (Sequence[int], optional): (H', W') the (cropped) ids are nearest-resized to.
+        crop (Sequence[int], optional): (h, w): keep the top-left h x w fine pixels.
+
+    Returns:
+        Tensor: int64 (B, H, W) (or (B, H', W')): per pixel the flat index ``sy * w_L + sx``
+        of its seed on the coarsest grid ``(h_L, w_L) = (H / 2**L, W / 2**L)``.
+    """
+    best: List[Tensor] = []
+    for assign in assignments:
+        h, w = assign.shape[-2] // 2, assign.shape[-1] // 2
+        valid = valid_seeds(assign[:, :1, :h, :w])
+        best.append(assign.masked_fill(~valid, float('-inf')).argmax(dim=1))  # (B, H_l, W_l)
+    first = best[0]
+    ys = torch.ones_like(first).cumsum(dim=1) - 1  # row index of every finest pixel
+    xs = torch.ones_like(first).cumsum(dim=2) - 1
+    ys, xs = _seed_coordinates(first, ys, xs)
+    for level in best[1:]:
+        batch, width = level.shape[0], level.shape[-1]
+        j = level.reshape(batch, -1).gather(1, (ys * width + xs).reshape(batch, -1))
+        ys, xs = _seed_coordinates(j.reshape(ys.shape), ys, xs)
+    ids = ys * (assignments[-1].shape[-1] // 2) + xs
+    if crop is not None:
+        ids = ids[:, :crop[0], :crop[1]]
+    if size is not None:
+        ids = _nearest_resize(ids, size)
+    return ids
+
+
+def _nearest_resize(ids: Tensor, size: Sequence[int]) -> Tensor:
+    """``F.interpolate(ids, size, mode='nearest')`` of a (B, h, w) integer map, as a gather at
+    the source index PyTorch's float32 kernel (and the Triton kernel) computes,
+    ``min(floor(i * float32(h / H)), h - 1)``: exact for any id (ONNX Resize has no integer
+    or float64 version)."""
+    rows = _nearest_index(size[0], ids.shape[1], ids.device)
+    cols = _nearest_index(size[1], ids.shape[2], ids.device)
+    return ids.index_select(1, rows).index_select(2, cols)
+
+
+def _nearest_index(out_size, in_size, device: torch.device) -> Tensor:
+    scale = torch.full((), in_size, dtype=torch.float32, device=device) / out_size
+    index = torch.floor(torch.arange(out_size, device=device).float() * scale).long()
+    return index.clamp(max=in_size - 1)

@@ -152,6 +152,11 @@ def test_api_errors_name_the_problem():
     model.layer = DeformConv2dPack(4, 4, 3, padding=1)
     with pytest.raises(ValueError, match='layer .*DeformConv2dPack.* is an mmcv C\\+\\+ op'):
         check_exportable(model)
+    # mmcv's own DCNv2 calls its C++ kernel through an autograd function: refused, naming ours
+    from mmcv.ops import ModulatedDeformConv2dPack
+    model.layer = ModulatedDeformConv2dPack(4, 4, 3, padding=1)
+    with pytest.raises(ValueError, match='ModulatedDeformConv2dPack.*ZeroInitModulatedDeform'):
+        check_exportable(model)
 
     class Segmentor(torch.nn.Module):
 

@@ -18,7 +18,7 @@ from tests.utils import (hard_assign, in_map_seeds, rand_assign, ref_downsample,
                          ref_upsample)
 
 # (B, C, H, W) fine-grid shapes: a 2x2 image (one coarse cell), non-square,
-# odd coarse sizes (so the blocks have ragged ends) and a single image.
+# odd coarse sizes and a single image.
 SHAPES = [(1, 1, 2, 2), (2, 3, 6, 10), (1, 2, 10, 4), (3, 2, 8, 6)]
 
 
@@ -26,7 +26,7 @@ SHAPES = [(1, 1, 2, 2), (2, 3, 6, 10), (1, 2, 10, 4), (3, 2, 8, 6)]
 # Against the loop references
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize('shape', SHAPES)
-def test_upsample_matches_loop_reference(shape, block_size):
+def test_upsample_matches_loop_reference(shape):
     g = torch.Generator().manual_seed(0)
     B, C, H, W = shape
     coarse = torch.randn(B, C, H // 2, W // 2, dtype=torch.float64, generator=g)
@@ -39,7 +39,7 @@ def test_upsample_matches_loop_reference(shape, block_size):
 
 
 @pytest.mark.parametrize('shape', SHAPES)
-def test_downsample_matches_loop_reference(shape, block_size):
+def test_downsample_matches_loop_reference(shape):
     g = torch.Generator().manual_seed(1)
     B, C, H, W = shape
     fine = torch.randn(B, C, H, W, dtype=torch.float64, generator=g)
@@ -50,7 +50,7 @@ def test_downsample_matches_loop_reference(shape, block_size):
 
 
 @pytest.mark.parametrize('size', [(8, 12), (4, 4), (12, 8)])
-def test_reconstruct_matches_loop_reference(size, block_size):
+def test_reconstruct_matches_loop_reference(size):
     g = torch.Generator().manual_seed(2)
     H, W = size
     x = torch.randn(2, 3, H, W, dtype=torch.float64, generator=g)
@@ -64,7 +64,7 @@ def test_reconstruct_matches_loop_reference(size, block_size):
             superpixel_upsample(superpixel_downsample(superpixel_downsample(x, a1), a2), a2), a1))
 
 
-def test_neighbour_correlation_matches_loop_reference(block_size):
+def test_neighbour_correlation_matches_loop_reference():
     g = torch.Generator().manual_seed(3)
     fine = torch.randn(2, 3, 6, 8, dtype=torch.float64, generator=g)
     coarse = torch.randn(2, 3, 3, 4, dtype=torch.float64, generator=g)
@@ -78,51 +78,42 @@ def test_neighbour_correlation_matches_loop_reference(block_size):
 # ---------------------------------------------------------------------------
 # Gradients (float64 gradcheck, w.r.t. features and assignments)
 # ---------------------------------------------------------------------------
-# With one-row blocks, the (slow) full Jacobian check is replaced by
-# gradcheck's fast mode (random projections, still float64): the full check
-# runs with the default blocks.
-def test_gradcheck_upsample(block_size):
+def test_gradcheck_upsample():
     g = torch.Generator().manual_seed(6)
     coarse = torch.randn(2, 2, 3, 2, dtype=torch.float64, generator=g)
     assign = rand_assign(2, 6, 4, generator=g)
-    assert torch.autograd.gradcheck(
-        superpixel_upsample, (coarse.requires_grad_(), assign.requires_grad_()),
-        fast_mode=block_size == 'tiny')
+    assert torch.autograd.gradcheck(superpixel_upsample,
+                                    (coarse.requires_grad_(), assign.requires_grad_()))
 
 
-def test_gradcheck_downsample(block_size):
+def test_gradcheck_downsample():
     g = torch.Generator().manual_seed(7)
     fine = torch.randn(2, 2, 6, 4, dtype=torch.float64, generator=g)
     assign = rand_assign(2, 6, 4, generator=g)
-    assert torch.autograd.gradcheck(
-        superpixel_downsample, (fine.requires_grad_(), assign.requires_grad_()),
-        fast_mode=block_size == 'tiny')
+    assert torch.autograd.gradcheck(superpixel_downsample,
+                                    (fine.requires_grad_(), assign.requires_grad_()))
 
 
-def test_gradcheck_reconstruct(block_size):
+def test_gradcheck_reconstruct():
     g = torch.Generator().manual_seed(8)
     x = torch.randn(1, 2, 8, 4, dtype=torch.float64, generator=g)
     a1 = rand_assign(1, 8, 4, generator=g)
     a2 = rand_assign(1, 4, 2, generator=g)
     inputs = (x.requires_grad_(), a1.requires_grad_(), a2.requires_grad_())
-    assert torch.autograd.gradcheck(
-        lambda x, a1, a2: superpixel_reconstruct(x, [a1, a2]),
-        inputs,
-        fast_mode=block_size == 'tiny')
+    assert torch.autograd.gradcheck(lambda x, a1, a2: superpixel_reconstruct(x, [a1, a2]), inputs)
 
 
-def test_gradcheck_neighbour_correlation(block_size):
+def test_gradcheck_neighbour_correlation():
     g = torch.Generator().manual_seed(9)
     fine = torch.randn(2, 2, 4, 6, dtype=torch.float64, generator=g)
     coarse = torch.randn(2, 2, 2, 3, dtype=torch.float64, generator=g)
-    assert torch.autograd.gradcheck(
-        neighbour_correlation, (fine.requires_grad_(), coarse.requires_grad_()),
-        fast_mode=block_size == 'tiny')
+    assert torch.autograd.gradcheck(neighbour_correlation,
+                                    (fine.requires_grad_(), coarse.requires_grad_()))
 
 
-def test_thread_pool_matches_single_thread(block_size):
-    """CPU kernels spread images over a thread pool; results and gradients
-    must not depend on it, and the global thread setting is restored."""
+def test_thread_count_does_not_change_results():
+    """Results and gradients do not depend on the number of CPU threads (no atomics, no
+    reduction order that changes with the split), and the thread setting is left alone."""
     torch.manual_seed(19)
     x = torch.randn(5, 3, 8, 12, dtype=torch.float64)
     levels = [rand_assign(5, 8, 12), rand_assign(5, 4, 6)]
@@ -281,6 +272,21 @@ def test_hard_superpixels_matches_loop_reference():
             j = int(assign[b, :, cy, cx].argmax())
             cy, cx = seed_coordinates(j, cy, cx)
         assert labels[b, y, x] == cy * 3 + cx
+
+
+@pytest.mark.parametrize('size,crop', [((166, 12), (2, 6)), ((17, 29), None), ((3, 4), (8, 12)),
+                                       ((148, 300), (6, 10))])
+def test_hard_superpixels_crop_and_resize_equal_interpolate(size, crop):
+    """``crop`` then ``size``: F.interpolate(mode='nearest') of the cropped ids, index for
+    index (its float32 source index, also at ratios where float64 would round the other way:
+    2 -> 166 rows)."""
+    g = torch.Generator().manual_seed(12)
+    levels = [rand_assign(2, 8, 12, generator=g), rand_assign(2, 4, 6, generator=g)]
+    plain = hard_superpixels(levels)
+    ch, cw = crop or (8, 12)
+    expected = torch.nn.functional.interpolate(
+        plain[:, None, :ch, :cw].float(), size=size, mode='nearest')[:, 0].long()
+    assert torch.equal(hard_superpixels(levels, size=size, crop=crop), expected)
 
 
 # ---------------------------------------------------------------------------

@@ -30,8 +30,7 @@ from mmengine.config import DictAction
 from mmseg.apis import init_model
 
 import mmseg_spixreg  # noqa: F401  (registers the plug-in's modules)
-from mmseg_spixreg.deployment import export_onnx, verify_onnx
-from mmseg_spixreg.deployment.exportable_segmentor import export_inputs
+from mmseg_spixreg.deployment import export_inputs, export_onnx, verify_onnx
 
 
 def parse_args(argv=None):

@@ -5,6 +5,8 @@ import torch.nn as nn
 from mmcv.ops import ModulatedDeformConv2d, modulated_deform_conv2d
 from torch import Tensor
 
+from ...ops.backends import exporting
+
 
 class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
     """mmcv's modulated deformable convolution (DCNv2) with a zero-initialised offset/mask conv.
@@ -68,6 +70,8 @@ class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
             Tensor: (B, Cout, H', W') with the usual convolution output size. Under autocast
             (``--amp``) the layer runs in float32 (and returns float32): mmcv's CPU kernel has
             no bfloat16 version, and sub-pixel offsets need more precision than 16-bit floats.
+            While the layer is exported it runs mmcv's kernel as the torch custom op of
+            :mod:`mmseg_spixreg.deployment.deform_conv_export` (ONNX ``DeformConv``).
         """
         if torch.is_autocast_enabled(x.device.type):
             with torch.autocast(device_type=x.device.type, enabled=False):
@@ -79,5 +83,10 @@ class ZeroInitModulatedDeformConv2d(ModulatedDeformConv2d):
         o1, o2, mask = torch.chunk(out, 3, dim=1)
         offset = torch.cat((o1, o2), dim=1)
         mask = self.MODULATIONS[self.modulation] * torch.sigmoid(mask)
+        if exporting():  # mmcv's autograd function is opaque to exporters: its custom op
+            from ...deployment.deform_conv_export import modulated_deform_conv2d_traceable
+            return modulated_deform_conv2d_traceable(x, offset, mask, self.weight, self.bias,
+                                                     self.stride, self.padding, self.dilation,
+                                                     self.groups, self.deform_groups)
         return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.stride,
                                        self.padding, self.dilation, self.groups, self.deform_groups)
