@@ -1,26 +1,18 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 # Train a segmentor: same arguments and behaviour as mmsegmentation 1.2.2's tools/train.py,
 # with the mmseg_spixreg modules registered (and mmengine's checkpoint loading made weights-only).
-import argparse
 import logging
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.device import is_cuda_available, is_mlu_available, is_musa_available, is_npu_available
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
-from mmseg.utils import register_all_modules
-
-import mmseg_spixreg  # noqa: F401  (registers the plug-in's modules)
-from mmseg_spixreg.utils import distributed_teardown, setup_cpu_distributed
+from runner_setup import add_runner_args, load_config, run, runner_parser
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Train a segmentor')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser = runner_parser('Train a segmentor', 'train config file path',
+                           'the dir to save logs and models')
     parser.add_argument(
         '--resume',
         action='store_true',
@@ -31,47 +23,14 @@ def parse_args():
         action='store_true',
         default=False,
         help='enable automatic-mixed-precision training')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch / torchrun pass --local-rank (torch>=2.0)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser)
+    return parser.parse_args()
 
 
 def main():
     args = parse_args()
 
-    # register all modules in mmseg into the registries
-    register_all_modules(init_default_scope=True)
-
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    # NCCL needs GPUs: fall back to gloo on CPU-only machines (README, "Train and test")
-    setup_cpu_distributed(cfg)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
 
     # enable automatic-mixed-precision training
     if args.amp is True:
@@ -112,8 +71,4 @@ def main():
 
 
 if __name__ == '__main__':
-    # every rank destroys its process group before the interpreter exits: a gloo group left
-    # alive at shutdown can abort the process after the work is done, so a rank that finished
-    # ends right there without interpreter finalisation (docs/design.md "Reliability")
-    with distributed_teardown(hard_exit=True):
-        main()
+    run(main)

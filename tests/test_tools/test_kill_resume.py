@@ -25,8 +25,7 @@ import sys
 import textwrap
 import time
 
-import torch
-
+from tests.test_tools.test_train import assert_equals_uninterrupted_run
 from tests.utils import DEMO_CFG, REPO_ROOT, demo_train_options, run_tool
 
 # Runs tools/train.py in this process after patching os.replace / os.fsync to die at one point
@@ -68,6 +67,7 @@ KILL_DRIVER = textwrap.dedent('''
         real_replace(src, dst)
 
     os.replace, os.fsync = replace, fsync
+    sys.path.insert(0, 'tools')  # as `python tools/train.py` does (tools/runner_setup.py)
     runpy.run_path('tools/train.py', run_name='__main__')
 ''')
 
@@ -161,11 +161,4 @@ def test_sigkill_during_checkpoint_saves_then_resume_is_exact(tmp_path, syntheti
     assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
     # max_keep_ckpts=1: the outdated checkpoints were deleted once iter_6 was in place
     assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == ['iter_6.pth']
-    full = str(tmp_path / 'full')
-    run_tool(['tools/train.py', DEMO_CFG, '--work-dir', full, '--cfg-options'] +
-             demo_train_options(synthetic_root, 6))
-    a = torch.load(osp.join(work, 'iter_6.pth'), map_location='cpu', weights_only=False)
-    b = torch.load(osp.join(full, 'iter_6.pth'), map_location='cpu', weights_only=False)
-    assert a['meta']['iter'] == b['meta']['iter'] == 6
-    for k, v in b['state_dict'].items():
-        torch.testing.assert_close(a['state_dict'][k], v, rtol=0, atol=0, msg=k)
+    assert_equals_uninterrupted_run(osp.join(work, 'iter_6.pth'), tmp_path, synthetic_root, 6)
