@@ -17,6 +17,19 @@ import torch
 from tests.utils import DEMO_CFG, REPO_ROOT, demo_train_options, run_tool
 
 
+def assert_equals_uninterrupted_run(ckpt, tmp_path, root, iters):
+    """The checkpoint ``ckpt`` after ``iters`` iterations has the weights of an uninterrupted
+    run of ``DEMO_CFG`` with the same seed (tools/train.py, ``demo_train_options``)."""
+    full = str(tmp_path / 'full')
+    run_tool(['tools/train.py', DEMO_CFG, '--work-dir', full, '--cfg-options'] +
+             demo_train_options(root, iters))
+    a = torch.load(ckpt, map_location='cpu', weights_only=False)
+    b = torch.load(osp.join(full, f'iter_{iters}.pth'), map_location='cpu', weights_only=False)
+    assert a['meta']['iter'] == b['meta']['iter'] == iters
+    for k, v in b['state_dict'].items():
+        torch.testing.assert_close(a['state_dict'][k], v, rtol=0, atol=0, msg=k)
+
+
 def test_resume_equals_uninterrupted_run(tmp_path, synthetic_root):
     """2 iterations + --resume for 2 more == 4 uninterrupted iterations (CPU, same seed).
 
@@ -29,14 +42,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, synthetic_root):
     proc = run_tool(['tools/train.py', DEMO_CFG, '--work-dir', split, '--resume', '--cfg-options'] +
                     demo_train_options(synthetic_root, 4))
     assert 'RNGStateHook: restored the RNG state' in proc.stdout + proc.stderr
-    full = str(tmp_path / 'full')
-    run_tool(['tools/train.py', DEMO_CFG, '--work-dir', full, '--cfg-options'] +
-             demo_train_options(synthetic_root, 4))
-    a = torch.load(osp.join(split, 'iter_4.pth'), map_location='cpu', weights_only=False)
-    b = torch.load(osp.join(full, 'iter_4.pth'), map_location='cpu', weights_only=False)
-    assert a['meta']['iter'] == b['meta']['iter'] == 4
-    for k, v in b['state_dict'].items():
-        torch.testing.assert_close(a['state_dict'][k], v, rtol=0, atol=0, msg=k)
+    assert_equals_uninterrupted_run(osp.join(split, 'iter_4.pth'), tmp_path, synthetic_root, 4)
 
 
 def test_train_with_bad_label_stops_naming_the_file(synthetic_copy, tmp_path):

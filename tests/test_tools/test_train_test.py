@@ -15,7 +15,10 @@ from tests.utils import REPO_ROOT, run_tool, save_random_checkpoint
 # A stock mmseg model config (FCN, ResNetV1c) made small for the CPU; BN instead of the
 # config's SyncBN, which needs a distributed GPU run.
 STOCK_FCN_CFG = """
-_base_ = ['mmseg::_base_/models/fcn_r50-d8.py', 'mmseg::_base_/default_runtime.py']
+_base_ = [
+    'mmseg::_base_/models/fcn_r50-d8.py', 'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py'
+]
 custom_imports = dict(imports=['mmseg_spixreg'], allow_failed_imports=False)
 norm_cfg = dict(type='BN', requires_grad=True)
 crop_size = (64, 64)
@@ -47,17 +50,9 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=4, val_interval=100)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+# mmseg's 20k schedule (SGD, poly learning rate) cut to 4 iterations, a checkpoint every 2
+train_cfg = dict(max_iters=4, val_interval=100)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
 randomness = dict(seed=0, deterministic=True)
 """
 
