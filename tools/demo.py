@@ -15,6 +15,7 @@
 Everything lands under ``work_dirs/demo`` (``--work-dir``). About 10 minutes on 2 CPU cores.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -80,9 +81,7 @@ def main():
 
     step(f'1/5 generating {args.num_train}+{args.num_val} images of {args.size}x{args.size} '
          f'(seed {args.seed}) in {data_root}')
-    sys.path.insert(0, osp.join(ROOT, 'experiments'))  # the protocol runner's metrics reader
     from mmseg_spixreg.utils.synthetic_data import make_synthetic_dataset
-    from run_experiment import latest_test_metrics
     make_synthetic_dataset(
         data_root,
         num_train=args.num_train,
@@ -114,7 +113,10 @@ def main():
         test_dir = osp.join(train_dir, 'test')
         run([sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', test_dir, '--cfg-options'] +
             data_options(data_root))
-        results[name] = latest_test_metrics(test_dir)
+        # the metrics json tools/test.py wrote under test_dir/<timestamp>/
+        newest = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)[-1]
+        with open(newest) as f:
+            results[name] = json.load(f)
         step(f'5/5 superpixel visualisations of {name}')
         run([
             sys.executable, 'tools/visualize_superpixels.py', cfg, ckpt, '--out-dir',

@@ -28,8 +28,8 @@ class LossTargetStopHook(Hook):
 
     The validation loss must be measured on labels of the kind the model is trained on: when
     training on coarse labels, pass ``dataloader`` over the validation images with their coarse
-    labels (``tools/run_experiment.py`` builds it from the config's ``finetune_val_dataset``); by
-    default the runner's ``val_dataloader`` is used.
+    labels (``experiments/run_experiment.py`` builds it from the config's
+    ``finetune_val_dataset``); by default the runner's ``val_dataloader`` is used.
 
     Args:
         interval (int): Check every ``interval`` training iterations (e.g. one epoch).

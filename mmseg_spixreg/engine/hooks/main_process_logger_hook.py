@@ -12,7 +12,7 @@ class MainProcessLoggerHook(LoggerHook):
     ``<work_dir>/<timestamp>/<timestamp>.json`` on *every* rank: with ``tools/dist_test.sh`` the
     ranks write the same file at the same time (with their own ``time`` / ``data_time`` values,
     so the contents differ), and the file intermittently ends up as two interleaved documents
-    (``json.decoder.JSONDecodeError: Extra data`` when ``tools/run_experiment.py`` reads it).
+    (``json.decoder.JSONDecodeError: Extra data`` when ``experiments/run_experiment.py`` reads it).
     Here only rank 0 logs and writes it; the metrics are the same on every rank (mmengine's
     evaluator broadcasts them). Everything else is ``LoggerHook``'s (same arguments).
     """
