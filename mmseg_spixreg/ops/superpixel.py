@@ -25,9 +25,25 @@ from .layout import (_autocast_off, _check_assignment, _check_coarse_pair, _chec
                      _check_fine_pair, _check_hierarchy, _check_tensor, _dtypes)
 
 
-def _apply(kernels: ModuleType, function, direct, *args):
-    """``function.apply(kernels, *args)``; while :func:`tracing`, the torch kernels' ``direct(
-    *args)`` (plain tensor ops, autograd through them)."""
+def _run(where: str, backend: str, function, direct, tensors: Sequence[Tensor], eps=None) -> Tensor:
+    """Run an operator on ``tensors`` (the first on the device that counts): pick the kernels,
+    compute in >= float32 with autocast off, return the promoted input dtype.
+
+    ``function.apply(kernels, *tensors[, eps])`` (the autograd function; ``eps`` first for
+    :class:`.functions.SuperpixelReconstructFn`, last otherwise), or, for the torch kernels while
+    :func:`.backends.tracing`, ``direct`` with the same arguments (plain tensor ops, autograd
+    through them)."""
+    device = tensors[0].device
+    kernels = select_kernels(backend, device, where, tensors)
+    out_dtype, dtype = _dtypes(*tensors)
+    args = _prepare(kernels, dtype, *tensors)
+    if eps is not None:
+        args = [float(eps)] + args if function is SuperpixelReconstructFn else args + [float(eps)]
+    with _autocast_off(device):
+        return _apply(kernels, function, direct, *args).to(out_dtype)
+
+
+def _apply(kernels: ModuleType, function, direct, *args) -> Tensor:
     if kernels is torch_kernels and tracing():
         return direct(*args)
     return function.apply(kernels, *args)
@@ -52,12 +68,7 @@ def superpixel_upsample(coarse: Tensor, assign: Tensor, *, backend: str = 'auto'
     _check_tensor(coarse, 'coarse', where)
     _check_assignment(assign, 'assign', where)
     _check_coarse_pair(coarse, assign, 'coarse', 'assign', where)
-    kernels = select_kernels(backend, coarse.device, where, (coarse, assign))
-    out_dtype, dtype = _dtypes(coarse, assign)
-    with _autocast_off(coarse.device):
-        out = _apply(kernels, SuperpixelUpsampleFn, torch_kernels.upsample,
-                     *_prepare(kernels, dtype, coarse, assign))
-    return out.to(out_dtype)
+    return _run(where, backend, SuperpixelUpsampleFn, torch_kernels.upsample, (coarse, assign))
 
 
 def superpixel_upsample_hierarchy(coarse: Tensor,
@@ -90,15 +101,12 @@ def superpixel_upsample_hierarchy(coarse: Tensor,
     _check_coarse_pair(coarse, assignments[-1], 'coarse', f'assignments[{len(assignments) - 1}]',
                        where)
     kernels = select_kernels(backend, coarse.device, where, (coarse, *assignments))
-    out_dtype, dtype = _dtypes(coarse, *assignments)
-    with _autocast_off(coarse.device):
-        if kernels is not torch_kernels and not (torch.is_grad_enabled() and any(
-                t.requires_grad for t in (coarse, *assignments))):
+    if kernels is not torch_kernels and not (torch.is_grad_enabled() and any(
+            t.requires_grad for t in (coarse, *assignments))):
+        with _autocast_off(coarse.device):
             return _upsample_hierarchy_op(coarse, list(assignments))
-        out = _apply(kernels, SuperpixelUpsampleHierarchyFn,
-                     lambda c, *a: upsample_levels(torch_kernels, c, a)[0],
-                     *_prepare(kernels, dtype, coarse, *assignments))
-    return out.to(out_dtype)
+    return _run(where, backend, SuperpixelUpsampleHierarchyFn,
+                lambda c, *a: upsample_levels(torch_kernels, c, a)[0], (coarse, *assignments))
 
 
 def superpixel_downsample(fine: Tensor,
@@ -133,13 +141,8 @@ def superpixel_downsample(fine: Tensor,
     _check_assignment(assign, 'assign', where)
     _check_fine_pair(fine, assign, 'fine', 'assign', where)
     _check_eps(eps, where)
-    kernels = select_kernels(backend, fine.device, where, (fine, assign))
-    out_dtype, dtype = _dtypes(fine, assign)
-    with _autocast_off(fine.device):
-        out = _apply(kernels, SuperpixelDownsampleFn,
-                     lambda f, a, e: torch_kernels.weighted_mean(f, a, e)[0],
-                     *_prepare(kernels, dtype, fine, assign), float(eps))
-    return out.to(out_dtype)
+    return _run(where, backend, SuperpixelDownsampleFn,
+                lambda f, a, e: torch_kernels.weighted_mean(f, a, e)[0], (fine, assign), eps)
 
 
 def superpixel_reconstruct(x: Tensor,
@@ -170,13 +173,8 @@ def superpixel_reconstruct(x: Tensor,
     assignments = _check_hierarchy(assignments, where)
     _check_fine_pair(x, assignments[0], 'x', 'assignments[0]', where)
     _check_eps(eps, where)
-    kernels = select_kernels(backend, x.device, where, (x, *assignments))
-    out_dtype, dtype = _dtypes(x, *assignments)
-    with _autocast_off(x.device):
-        out = _apply(kernels, SuperpixelReconstructFn,
-                     lambda e, f, *a: reconstruct(torch_kernels, f, a, e), float(eps),
-                     *_prepare(kernels, dtype, x, *assignments))
-    return out.to(out_dtype)
+    return _run(where, backend, SuperpixelReconstructFn,
+                lambda e, f, *a: reconstruct(torch_kernels, f, a, e), (x, *assignments), eps)
 
 
 def _check_feature_pair(fine, coarse, where: str) -> None:
@@ -208,12 +206,7 @@ def neighbour_correlation(fine: Tensor, coarse: Tensor, *, backend: str = 'auto'
     """
     where = 'neighbour_correlation'
     _check_feature_pair(fine, coarse, where)
-    kernels = select_kernels(backend, fine.device, where, (fine, coarse))
-    out_dtype, dtype = _dtypes(fine, coarse)
-    with _autocast_off(fine.device):
-        out = _apply(kernels, NeighbourCorrelationFn, torch_kernels.correlation,
-                     *_prepare(kernels, dtype, fine, coarse))
-    return out.to(out_dtype)
+    return _run(where, backend, NeighbourCorrelationFn, torch_kernels.correlation, (fine, coarse))
 
 
 def seed_softmax(fine: Tensor,
