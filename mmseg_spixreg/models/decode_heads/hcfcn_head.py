@@ -28,8 +28,7 @@ class HCFCNHead(BaseDecodeHead):
     the neck's (``levels``, e.g. (4, 8): stride-16 logits upsampled to stride 4); the head has no
     levels of its own. It returns logits at the finest level's stride; mmseg's usual bilinear
     resize does 4 -> 1 in ``loss_by_feat`` / ``predict_by_feat``. ``SpixEncoderDecoder`` builds
-    the neck's input and passes ``stages`` to the auxiliary heads (train, whole/slide test,
-    TTA).
+    the neck's input and gives the auxiliary heads the plain tuple ``stages``.
 
     Loss: the ``loss_decode`` losses (CE) on the resized logits, plus, when ``loss_slic`` is given
     with ``loss_weight`` (lambda) > 0, the SLIC regulariser on the data samples' ``slic_image``
