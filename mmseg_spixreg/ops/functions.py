@@ -27,8 +27,8 @@ def _in_scope(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(ctx, kernels_or_grad, *args):
         kernels = getattr(ctx, 'kernels', kernels_or_grad)
-        device = next(a.device for a in (kernels_or_grad, ) + args if isinstance(a, Tensor))
-        with kernels.scope(device):
+        tensors = [a for a in (kernels_or_grad, ) + args if isinstance(a, Tensor)]
+        with kernels.scope(tensors[0].device, max(t.numel() for t in tensors)):
             return fn(ctx, kernels_or_grad, *args)
 
     return wrapper

@@ -32,12 +32,28 @@ from torch import Tensor
 
 from .layout import SEED_OFFSETS
 
+#: Inputs of at most this many elements run single-threaded on CPU (:func:`scope`).
+SINGLE_THREAD_NUMEL = 1 << 20
+
 
 @contextlib.contextmanager
-def scope(device: torch.device):
-    """Context of one autograd ``forward``/``backward`` (nothing to set up for
-    this set; the Triton set selects the device there)."""
-    yield
+def scope(device: torch.device, numel: int = 0):
+    """Context of one autograd ``forward``/``backward`` of the ops.
+
+    On CPU, inputs of at most :data:`SINGLE_THREAD_NUMEL` elements (``numel``: the largest)
+    run single-threaded: each op is then too short to gain from intra-op threads, and the
+    thread barrier at its end stalls for a whole scheduler time slice whenever other
+    processes compete for the cores. The thread setting is restored on exit.
+    """
+    threads = torch.get_num_threads()
+    if device.type != 'cpu' or threads == 1 or numel > SINGLE_THREAD_NUMEL:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _seeds(coarse: Tensor) -> Iterator[Tensor]:

@@ -79,9 +79,10 @@ def channel_dot(a: Tensor, b: Tensor) -> Tensor:
     return torch.linalg.vecdot(a.to(dtype), b.to(dtype), dim=1).unsqueeze(1)
 
 
-def scope(device: torch.device):
+def scope(device: torch.device, numel: int = 0):
     """Context of one autograd ``forward``/``backward``: Triton launches on
-    the current CUDA device, so make it the inputs' one."""
+    the current CUDA device, so make it the inputs' one (``numel``, the size
+    of the largest input, is not needed here)."""
     if device.type == 'cuda':
         return torch.cuda.device(device)
     return contextlib.nullcontext()
