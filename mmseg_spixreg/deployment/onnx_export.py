@@ -90,6 +90,8 @@ def export_onnx(model: nn.Module,
             },
             verbose=False)
     proto = program.model_proto
+    if dynamic:
+        _check_outputs_dynamic(proto)
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
     props = dict(
         channel_order=exportable.channel_order,
@@ -109,6 +111,22 @@ def export_onnx(model: nn.Module,
     onnx.checker.check_model(proto)
     onnx.save(proto, out_file)
     return exportable
+
+
+def _check_outputs_dynamic(proto) -> None:
+    """Raise ValueError naming an output of a dynamic export whose H or W was fixed while
+    tracing (model code turned a traced size into a Python int, e.g. ``int(x.shape[2])``): the
+    model would give that size at every input size."""
+    for output in proto.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        fixed = [i for i in (len(dims) - 2, len(dims) - 1) if not dims[i].dim_param]
+        if fixed:
+            sizes = [dims[i].dim_value for i in fixed]
+            raise ValueError(
+                f'--dynamic: output {output.name!r} has fixed size {sizes} in dimension(s) '
+                f'{fixed}: the model code turned a traced size into a Python number (e.g. '
+                'int(t.shape[-1])), so the exported model would give that size at every input '
+                'size; pass the sizes on as they are')
 
 
 def onnxruntime_session(onnx_file: str, threads: int = 0):
