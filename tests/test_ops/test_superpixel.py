@@ -78,20 +78,26 @@ def test_neighbour_correlation_matches_loop_reference():
 # ---------------------------------------------------------------------------
 # Gradients (float64 gradcheck, w.r.t. features and assignments)
 # ---------------------------------------------------------------------------
-def test_gradcheck_upsample():
+# op, shape of its first input, fine grid of its assignment (None: the second input is the
+# coarse features of the correlation)
+GRADCHECK_CASES = {
+    'upsample': (superpixel_upsample, (2, 2, 3, 2), (6, 4)),
+    'downsample': (superpixel_downsample, (2, 2, 6, 4), (6, 4)),
+    'correlation': (neighbour_correlation, (2, 2, 4, 6), None),
+}
+
+
+@pytest.mark.parametrize('name', list(GRADCHECK_CASES))
+def test_gradcheck(name):
+    op, shape, grid = GRADCHECK_CASES[name]
     g = torch.Generator().manual_seed(6)
-    coarse = torch.randn(2, 2, 3, 2, dtype=torch.float64, generator=g)
-    assign = rand_assign(2, 6, 4, generator=g)
-    assert torch.autograd.gradcheck(superpixel_upsample,
-                                    (coarse.requires_grad_(), assign.requires_grad_()))
-
-
-def test_gradcheck_downsample():
-    g = torch.Generator().manual_seed(7)
-    fine = torch.randn(2, 2, 6, 4, dtype=torch.float64, generator=g)
-    assign = rand_assign(2, 6, 4, generator=g)
-    assert torch.autograd.gradcheck(superpixel_downsample,
-                                    (fine.requires_grad_(), assign.requires_grad_()))
+    first = torch.randn(*shape, dtype=torch.float64, generator=g)
+    if grid is None:  # correlation: fine features and their coarse seeds
+        B, C, H, W = shape
+        second = torch.randn(B, C, H // 2, W // 2, dtype=torch.float64, generator=g)
+    else:
+        second = rand_assign(shape[0], *grid, generator=g)
+    assert torch.autograd.gradcheck(op, (first.requires_grad_(), second.requires_grad_()))
 
 
 def test_gradcheck_reconstruct():
@@ -101,14 +107,6 @@ def test_gradcheck_reconstruct():
     a2 = rand_assign(1, 4, 2, generator=g)
     inputs = (x.requires_grad_(), a1.requires_grad_(), a2.requires_grad_())
     assert torch.autograd.gradcheck(lambda x, a1, a2: superpixel_reconstruct(x, [a1, a2]), inputs)
-
-
-def test_gradcheck_neighbour_correlation():
-    g = torch.Generator().manual_seed(9)
-    fine = torch.randn(2, 2, 4, 6, dtype=torch.float64, generator=g)
-    coarse = torch.randn(2, 2, 2, 3, dtype=torch.float64, generator=g)
-    assert torch.autograd.gradcheck(neighbour_correlation,
-                                    (fine.requires_grad_(), coarse.requires_grad_()))
 
 
 def test_thread_count_does_not_change_results():
