@@ -68,7 +68,7 @@ if ! python3 -c "import pytest" 2>/dev/null && ls .dev/extra/*.whl >/dev/null 2>
     python3 -m pip install -q --no-index --no-deps --target /tmp/site_extra .dev/extra/*.whl
 fi
 nvidia-smi
-sha256sum mmseg_spixreg/ops/triton_kernels/*.py mmseg_spixreg/ops/superpixel.py \
+sha256sum mmseg_spixreg/ops/triton_kernels/*.py mmseg_spixreg/ops/superpixel.py mmseg_spixreg/ops/backends.py \
     mmseg_spixreg/ops/functions.py
 echo "TRITON_CACHE_DIR=$TRITON_CACHE_DIR ($(ls -A "$TRITON_CACHE_DIR" | wc -l) entries)"
 python3 -c "

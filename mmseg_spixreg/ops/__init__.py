@@ -5,12 +5,15 @@ One concern per file:
 
 * :mod:`.layout`          the layout contract of an assignment (stated there,
   once), layout helpers and the input checks;
-* :mod:`.torch_kernels`   the blocked torch kernels (CPU-tuned, any device);
+* :mod:`.torch_kernels`   every op once in plain tensor ops (any device): the
+  reference, and what an export traces;
 * :mod:`.triton_kernels`  the fused Triton kernels (GPU; CPU through Triton's
   interpreter with ``TRITON_INTERPRET=1``), a package: the kernels apart
   from their launch code;
 * :mod:`.functions`       the autograd functions, written once for both sets;
-* :mod:`.superpixel`      the public operators and the ``backend`` switch.
+* :mod:`.backends`        the ``backend`` switch (and :func:`.backends.exporting`,
+  checked by the ops and the DCNv2 layer);
+* :mod:`.superpixel`      the public operators.
 
 The learned assignment of eq. 1 (it has weights) is
 :class:`mmseg_spixreg.models.utils.SuperpixelAssignment`.

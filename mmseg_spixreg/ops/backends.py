@@ -16,10 +16,11 @@ chooses the kernels:
   ``TRITON_INTERPRET=1`` (Triton's interpreter, how CI tests the kernels);
   a ValueError naming the limit for sizes beyond the kernels' limits.
 
-While a model is exported, compiled or traced (:func:`tracing`), every
-backend runs the torch kernels, called directly (no autograd function), so
-that ``torch.export`` / ``torch.onnx.export`` / ``torch.compile`` see plain
-tensor ops: the exported graph is the reference implementation itself.
+While a model is exported or traced (:func:`exporting`), every backend means
+the torch kernels; while it is exported, traced or compiled (:func:`tracing`),
+the torch kernels are called directly (no autograd function), so that
+``torch.export`` / ``torch.onnx.export`` / ``torch.compile`` see plain tensor
+ops: the exported graph is the reference implementation itself.
 """
 import importlib
 import os
