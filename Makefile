@@ -24,9 +24,12 @@ format: install
 data:
 	python3 tools/dataset_converters/link_camvid.py ../shared/data/camvid --if-present
 
-# Lint first (flake8, isort, yapf; `make lint` alone), then the suite.
+# Lint first (flake8, isort, yapf; `make lint` alone), then the suite, one pytest-xdist worker per
+# core (TEST_WORKERS=0: in one process); a test file runs whole in one worker (--dist loadfile), so
+# a module's fixtures are built once. Each worker gets its share of the cores (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: lint data
-	$(PY) -m pytest tests -q -rs $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -rs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: install data
 	$(PY) tools/demo.py $(DEMO_ARGS)

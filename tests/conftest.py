@@ -2,6 +2,7 @@
 """Shared pytest fixtures: repository paths, the generated data set and real CamVid, generated
 images, the kernel block sizes of the superpixel ops. Helpers (functions, constants) are in
 tests/utils.py."""
+import os
 import os.path as osp
 import shutil
 
@@ -16,9 +17,21 @@ from tests.utils import (CAMVID_ROOT, REPO_ROOT, SHARED_CAMVID_ROOT, TEST_IMAGE_
 def pytest_configure(config):
     """CamVid where the configs read it (data/camvid): linked from the team's copy
     (../shared/data/camvid) when there is one, before any test module is collected (some skip at
-    import time where CamVid is absent), as ``make data`` does."""
+    import time where CamVid is absent), as ``make data`` does.
+
+    Under pytest-xdist (``make test`` runs ``-n auto``) each worker gets its share of the cores:
+    torch's intra-op threads in the worker and ``OMP_NUM_THREADS`` for the tools it starts (a
+    test that sets its own value keeps it), so the workers do not oversubscribe the machine."""
     if osp.isdir(SHARED_CAMVID_ROOT) and not osp.lexists(CAMVID_ROOT):
-        link_camvid(SHARED_CAMVID_ROOT, CAMVID_ROOT)
+        try:
+            link_camvid(SHARED_CAMVID_ROOT, CAMVID_ROOT)
+        except FileExistsError:  # another xdist worker linked it first
+            pass
+    workers = os.environ.get('PYTEST_XDIST_WORKER_COUNT')
+    if workers:
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        torch.set_num_threads(threads)
+        os.environ.setdefault('OMP_NUM_THREADS', str(threads))
 
 
 @pytest.fixture(scope='session')
