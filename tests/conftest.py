@@ -1,7 +1,7 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """Shared pytest fixtures: repository paths, the generated data set and real CamVid, generated
-images, the kernel block sizes of the superpixel ops. Helpers (functions, constants) are in
-tests/utils.py."""
+images, one torch thread; the share of the cores of each pytest-xdist worker. Helpers
+(functions, constants) are in tests/utils.py."""
 import os
 import os.path as osp
 import shutil
@@ -73,17 +73,6 @@ def images(tmp_path_factory):
     cv2.imwrite(str(folder / 'a.png'), generated_image(H, W, 0))
     cv2.imwrite(str(folder / 'b.png'), generated_image(48, 64, 1))
     return str(folder)
-
-
-@pytest.fixture(params=['default', 'tiny'])
-def block_size(request, monkeypatch):
-    """Run with the default block size and with one-row blocks (exercises
-    the halo handling between blocks)."""
-    from mmseg_spixreg.ops import torch_kernels
-    if request.param == 'tiny':
-        monkeypatch.setattr(torch_kernels, 'CPU_BLOCK_NUMEL', 1)
-        monkeypatch.setattr(torch_kernels, 'DEVICE_BLOCK_NUMEL', 1)
-    return request.param
 
 
 @pytest.fixture(scope='module')
