@@ -240,6 +240,7 @@ class HCFCNHead(BaseDecodeHead):
             ``2 * levels[-1]`` grid), nearest-resized from the finest learned grid.
         """
         inputs = self._check_inputs(inputs)
-        # crop (the neck's padding) and nearest resize in the same op (one launch on the GPU)
+        # crop (the neck's padding) and nearest resize in the same op (one launch on the GPU);
+        # the sizes stay as given (no int(): a traced export keeps them dynamic)
         return hard_superpixels(
-            list(inputs.assignments), size=(int(size[0]), int(size[1])), crop=inputs.fine_sizes[0])
+            list(inputs.assignments), size=(size[0], size[1]), crop=inputs.fine_sizes[0])

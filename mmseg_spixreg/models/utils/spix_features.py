@@ -63,7 +63,9 @@ class AssignedFeatures:
         object.__setattr__(self, 'stages', tuple(self.stages))
         object.__setattr__(self, 'assignments', tuple(self.assignments))
         object.__setattr__(self, 'levels', tuple(int(s) for s in self.levels))
-        object.__setattr__(self, 'fine_sizes', tuple((int(h), int(w)) for h, w in self.fine_sizes))
+        # the sizes stay as given (ints from ``Tensor.shape``; no int(): a traced export keeps
+        # them dynamic)
+        object.__setattr__(self, 'fine_sizes', tuple((h, w) for h, w in self.fine_sizes))
         if not len(self.assignments) == len(self.levels) == len(self.fine_sizes):
             raise ValueError(f'AssignedFeatures: {len(self.assignments)} assignments, '
                              f'{len(self.levels)} levels and {len(self.fine_sizes)} fine sizes; '
