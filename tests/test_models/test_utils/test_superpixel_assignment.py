@@ -13,7 +13,7 @@ from tests.utils import ref_assignment
 
 
 @pytest.mark.parametrize('size', [(6, 8), (2, 2), (4, 10)])
-def test_assignment_matches_loop_reference(size, block_size):
+def test_assignment_matches_loop_reference(size):
     torch.manual_seed(4)
     H, W = size
     module = SuperpixelAssignment(5, 7, embed_dims=6, tau=0.3).double()
