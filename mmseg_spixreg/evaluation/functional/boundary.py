@@ -69,6 +69,14 @@ def _check_2d(name: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _check_pair(pred: np.ndarray, gt: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``pred`` and ``gt`` as 2D label maps of one shape (ValueError otherwise)."""
+    pred, gt = _check_2d('pred', pred), _check_2d('gt', gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f'pred and gt shapes differ: {pred.shape} vs {gt.shape}')
+    return pred, gt
+
+
 def boundary_map(labels: np.ndarray, ignore_index: Optional[int] = None) -> np.ndarray:
     """Boundary pixels of a label map under 4-connectivity.
 
@@ -133,10 +141,7 @@ def boundary_recall_counts(pred: np.ndarray,
     """
     if mode not in BR_MODES:
         raise ValueError(f'boundary recall mode must be one of {BR_MODES}, got {mode!r}')
-    pred = _check_2d('pred', pred)
-    gt = _check_2d('gt', gt)
-    if pred.shape != gt.shape:
-        raise ValueError(f'pred and gt shapes differ: {pred.shape} vs {gt.shape}')
+    pred, gt = _check_pair(pred, gt)
     if r is None:
         r = default_tolerance(*gt.shape)
     if r < 0:
@@ -300,10 +305,7 @@ def boundary_recall_original(pred: np.ndarray,
     Returns:
         float: in [0, 1).
     """
-    pred = _check_2d('pred', pred)
-    gt = _check_2d('gt', gt)
-    if pred.shape != gt.shape:
-        raise ValueError(f'pred and gt shapes differ: {pred.shape} vs {gt.shape}')
+    pred, gt = _check_pair(pred, gt)
     if r is None:
         r = original_tolerance(*gt.shape)
     tp = np.count_nonzero(
