@@ -82,10 +82,11 @@ def auto_uses_triton() -> bool:
 
 
 def exporting() -> bool:
-    """Whether a model is being exported (``torch.export``, ``torch.onnx.export``) or traced
-    (``torch.jit.trace``): then every backend means the torch kernels."""
-    return bool(torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
-                or torch.jit.is_tracing())
+    """Whether a model is being exported (``torch.export``, ``torch.onnx.export``): then every
+    backend means the torch kernels. A ``torch.jit.trace`` outside an ONNX export (mmengine's
+    FLOP counter, ``tools/analysis_tools/get_flops.py``) records the ops' autograd functions as
+    ``prim::PythonOp`` nodes, which the FLOP handles count."""
+    return bool(torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export())
 
 
 def tracing() -> bool:
