@@ -1,10 +1,10 @@
 # Copyright (c) mmseg-spixreg contributors. All rights reserved.
 """tools/deployment/pytorch2onnx.py end to end: export + --verify (onnxruntime vs PyTorch's
-``model.test_step``) for FCN-16, HCFCN-16, regularized HCFCN-16, stock PSPNet-R18 and the
-same with the HCFCN head at lambda 0 and 0.075 (CamVid CPU configs, 11 classes) and the
-DeepLabV3 swap config, static at CamVid's test size (120x160, padded to a multiple of 16 inside
-the graph) and dynamic at two sizes (the PSPNet models: static only, ``--dynamic`` is a clear
-error); and the clear errors for what cannot be exported."""
+``model.test_step``) for FCN-16, regularized HCFCN-16, stock PSPNet-R18 and the same with the
+HCFCN head (CamVid CPU configs, 11 classes) and the DeepLabV3 swap config, static at CamVid's
+test size (120x160, padded to a multiple of 16 inside the graph) and dynamic at two sizes (the
+PSPNet models: static only, ``--dynamic`` is a clear error); and the clear errors for what
+cannot be exported."""
 import json
 import os.path as osp
 import re
@@ -24,20 +24,20 @@ pytest.importorskip('onnxruntime', reason='requirements/deploy.txt not installed
 pytest.importorskip('onnxscript', reason='requirements/deploy.txt not installed')
 
 TOOL = 'tools/deployment/pytorch2onnx.py'
+# the lambda = 0 configs (hcfcn16_r34..., hcfcn16-pspnet...) differ from the regularized ones
+# only in loss_slic.loss_weight (test_lambda_zero_configs_export_the_same_model): the same graph
 CONFIGS = {
     'fcn16': 'configs/camvid_cpu/fcn16_r34_camvid_coarse_cpu.py',
-    'hcfcn16': 'configs/camvid_cpu/hcfcn16_r34_camvid_coarse_cpu.py',
     'hcfcn': 'configs/camvid_cpu/hcfcn_r34_camvid_coarse_cpu.py',
     'deeplabv3': 'configs/hcfcn-deeplabv3_r50-d16_cityscapes_fine.py',
     'pspnet': 'configs/camvid_cpu/pspnet_r18-d16_camvid_coarse_cpu.py',
-    'hcfcn16-pspnet': 'configs/camvid_cpu/hcfcn16-pspnet_r18-d16_camvid_coarse_cpu.py',
     'hcfcn-pspnet': 'configs/camvid_cpu/hcfcn-pspnet_r18-d16_camvid_coarse_cpu.py',
 }
 # stock models (no superpixels: one output) and the models with the DCNv2 ResNet34 backbone
 STOCK = ('fcn16', 'pspnet')
-DCN = ('fcn16', 'hcfcn16', 'hcfcn')
+DCN = ('fcn16', 'hcfcn')
 # PSPHead's pyramid pooling (adaptive pooling to 2x2, 3x3, 6x6 bins): static export only
-STATIC_ONLY = ('pspnet', 'hcfcn16-pspnet', 'hcfcn-pspnet')
+STATIC_ONLY = ('pspnet', 'hcfcn-pspnet')
 VERIFY = re.compile(r'verify (\d+)x(\d+): max \|logit diff\| (\S+) \(max \|logit\| (\S+)\), '
                     r'argmax agreement (\S+) %, identical superpixels (\S+)(?: %)?: (PASS|FAIL)')
 
@@ -97,6 +97,20 @@ def check_model(path, key, dynamic):
         assert all(isinstance(d, str) for d in (dims[0], dims[2], dims[3])), dims
     else:
         assert dims == [1, 3, 120, 160]
+
+
+@pytest.mark.parametrize('pair', [('hcfcn16_r34', 'hcfcn_r34'),
+                                  ('hcfcn16-pspnet_r18-d16', 'hcfcn-pspnet_r18-d16')])
+def test_lambda_zero_configs_export_the_same_model(pair):
+    """The export covers a lambda = 0 config through its regularized twin: their merged models
+    differ in the SLIC loss weight alone, which the exported inference graph does not hold."""
+    from mmengine.config import Config
+    zero, reg = (
+        Config.fromfile(f'configs/camvid_cpu/{name}_camvid_coarse_cpu.py').model for name in pair)
+    assert zero.decode_head.loss_slic.loss_weight == 0
+    assert reg.decode_head.loss_slic.loss_weight > 0
+    zero.decode_head.loss_slic.loss_weight = reg.decode_head.loss_slic.loss_weight
+    assert zero.to_dict() == reg.to_dict()
 
 
 @pytest.mark.parametrize('key', list(CONFIGS))
