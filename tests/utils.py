@@ -232,6 +232,16 @@ PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128]]
 TEST_IMAGE_SIZE = (76, 100)
 
 
+def blocky_label_maps(seed):
+    """(gt, pred): 17x19 int label maps of random 3x3 / 2x2 blocks (so boundaries are neither
+    everywhere nor nowhere), about 10 % of gt void (255)."""
+    rng = np.random.RandomState(seed)
+    gt = np.kron(rng.randint(0, 4, (6, 7)), np.ones((3, 3), int))[:17, :19]
+    gt[rng.rand(*gt.shape) < 0.1] = 255
+    pred = np.kron(rng.randint(0, 3, (9, 10)), np.ones((2, 2), int))[:17, :19]
+    return gt, pred
+
+
 def generated_image(h, w, seed):
     """A BGR image of a few coloured rectangles plus noise (uint8, h x w x 3)."""
     rng = np.random.RandomState(seed)

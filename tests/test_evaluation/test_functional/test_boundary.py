@@ -10,7 +10,7 @@ import pytest
 
 from mmseg_spixreg.evaluation import (boundary_map, boundary_recall, boundary_recall_counts,
                                       default_tolerance)
-from tests.utils import CAMVID_ROOT, edge_map
+from tests.utils import CAMVID_ROOT, blocky_label_maps, edge_map
 
 needs_camvid = pytest.mark.skipif(
     not osp.isdir(osp.join(CAMVID_ROOT, 'valannot')),
@@ -118,11 +118,7 @@ def test_br_empty_gt_boundary_is_explicit():
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_br_matches_slow_reference(seed):
-    rng = np.random.RandomState(seed)
-    # Blocky random maps (so boundaries are neither everywhere nor nowhere) with void blocks.
-    gt = np.kron(rng.randint(0, 4, (6, 7)), np.ones((3, 3), int))[:17, :19]
-    gt[rng.rand(*gt.shape) < 0.1] = 255
-    pred = np.kron(rng.randint(0, 3, (9, 10)), np.ones((2, 2), int))[:17, :19]
+    gt, pred = blocky_label_maps(seed)
     for r in (0, 1, 2, 4):
         assert boundary_recall_counts(pred, gt, r=r) == reference_counts(pred, gt, r, 255)
 
