@@ -424,28 +424,25 @@ def test_interpreted_launches_leave_triton_language_as_it_was(monkeypatch):
     attribute of every module of triton.language and of every class they define is the very
     object it was, and none was added or removed."""
     import triton.language as tl
-    watched = {
-        'tl.' + name: getattr(tl, name)
-        for name in ('sum', 'zeros', 'max', 'maximum', 'minimum', 'sqrt', 'program_id', 'full')
-    }
-    watched.update({
-        'tl.core.' + name: getattr(tl.core, name)
-        for name in ('program_id', 'full', 'arange', 'load', 'reduce', 'static_range')
-    })
-    watched['tl.tensor.to'] = tl.tensor.to
+
+    def named_functions():
+        names = {
+            'tl.' + n: getattr(tl, n)
+            for n in ('sum', 'zeros', 'max', 'maximum', 'minimum', 'sqrt', 'program_id', 'full')
+        }
+        names.update({
+            'tl.core.' + n: getattr(tl.core, n)
+            for n in ('program_id', 'full', 'arange', 'load', 'reduce', 'static_range')
+        })
+        names['tl.tensor.to'] = tl.tensor.to
+        return names
+
+    watched = named_functions()
     before = _language_state()
     monkeypatch.setenv('TRITON_INTERPRET', '1')
     _run_every_kernel(torch.device('cpu'))
     after = _language_state()
-    now = {
-        'tl.' + name: getattr(tl, name)
-        for name in ('sum', 'zeros', 'max', 'maximum', 'minimum', 'sqrt', 'program_id', 'full')
-    }
-    now.update({
-        'tl.core.' + name: getattr(tl.core, name)
-        for name in ('program_id', 'full', 'arange', 'load', 'reduce', 'static_range')
-    })
-    now['tl.tensor.to'] = tl.tensor.to
+    now = named_functions()
     assert [k for k in watched if now[k] is not watched[k]] == []
     problems = []
     for namespace, attributes in before.items():
