@@ -33,6 +33,16 @@ def seed_of(j, y, x):
     return y // 2 + j // 3 - 1, x // 2 + j % 3 - 1
 
 
+def seed_links(h, w):
+    """Every (j, y, x, sy, sx) of an h x w fine grid whose seed j, (sy, sx), is in the map."""
+    for y in range(h):
+        for x in range(w):
+            for j in range(9):
+                sy, sx = seed_of(j, y, x)
+                if 0 <= sy < h // 2 and 0 <= sx < w // 2:
+                    yield j, y, x, sy, sx
+
+
 def box_assignment(h, w):
     """A(1) / A(2): every pixel entirely assigned to its own cell (j = 4)."""
     a = np.zeros((9, h, w))
@@ -42,13 +52,10 @@ def box_assignment(h, w):
 
 def random_assignment(h, w, rng):
     """Soft assignment: random positive weights over the in-map seeds, summing to 1."""
-    a = np.exp(2 * rng.standard_normal((9, h, w)))
-    for j in range(9):
-        for y in range(h):
-            for x in range(w):
-                sy, sx = seed_of(j, y, x)
-                if not (0 <= sy < h // 2 and 0 <= sx < w // 2):
-                    a[j, y, x] = 0.0
+    weights = np.exp(2 * rng.standard_normal((9, h, w)))
+    a = np.zeros((9, h, w))
+    for j, y, x, _, _ in seed_links(h, w):
+        a[j, y, x] = weights[j, y, x]
     return a / a.sum(0, keepdims=True)
 
 
@@ -64,24 +71,16 @@ def literal_q(features, levels):
         c, hf, wf = fine.shape
         num = np.zeros((c, hf // 2, wf // 2))
         den = np.zeros((hf // 2, wf // 2))
-        for y in range(hf):
-            for x in range(wf):
-                for j in range(9):
-                    sy, sx = seed_of(j, y, x)
-                    if 0 <= sy < hf // 2 and 0 <= sx < wf // 2:
-                        num[:, sy, sx] += a[j, y, x] * fine[:, y, x]
-                        den[sy, sx] += a[j, y, x]
+        for j, y, x, sy, sx in seed_links(hf, wf):
+            num[:, sy, sx] += a[j, y, x] * fine[:, y, x]
+            den[sy, sx] += a[j, y, x]
         values.append(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0))
     coarse = values[-1]
     for a in reversed(levels):
         hf, wf = a.shape[1:]
         fine = np.zeros((coarse.shape[0], hf, wf))
-        for y in range(hf):
-            for x in range(wf):
-                for j in range(9):
-                    sy, sx = seed_of(j, y, x)
-                    if 0 <= sy < hf // 2 and 0 <= sx < wf // 2:
-                        fine[:, y, x] += a[j, y, x] * coarse[:, sy, sx]
+        for j, y, x, sy, sx in seed_links(hf, wf):
+            fine[:, y, x] += a[j, y, x] * coarse[:, sy, sx]
         coarse = fine
     return coarse
 
