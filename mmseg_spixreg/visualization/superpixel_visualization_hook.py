@@ -86,19 +86,16 @@ class SuperpixelVisualizationHook(Hook):
             print_log(f'superpixel visualisation written to {path}', logger='current')
         self._drawn += 1
 
-    def after_val_iter(self,
-                       runner: Runner,
-                       batch_idx: int,
-                       data_batch: dict = None,
-                       outputs: Optional[Sequence[SegDataSample]] = None) -> None:
-        self._draw(runner, batch_idx, outputs, 'val')
-
-    def after_test_iter(self,
-                        runner: Runner,
-                        batch_idx: int,
-                        data_batch: dict = None,
-                        outputs: Optional[Sequence[SegDataSample]] = None) -> None:
-        self._draw(runner, batch_idx, outputs, 'test')
+    def _after_iter(self,
+                    runner: Runner,
+                    batch_idx: int,
+                    data_batch: dict = None,
+                    outputs: Optional[Sequence[SegDataSample]] = None,
+                    mode: str = 'train') -> None:
+        """What mmengine's ``after_val_iter`` / ``after_test_iter`` call: draw the batch's first
+        sample in validation and testing (training outputs are losses, not predictions)."""
+        if mode in ('val', 'test'):
+            self._draw(runner, batch_idx, outputs, mode)
 
 
 def _default_palette():
