@@ -27,7 +27,7 @@ setup(
     description='Superpixel-upsampling segmentation with a SLIC regulariser for MMSegmentation',
     long_description=open('README.md', encoding='utf-8').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
+    packages=find_packages(include=('mmseg_spixreg', 'mmseg_spixreg.*')),
     python_requires='>=3.8',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
