@@ -21,17 +21,13 @@ class CamVidDataset(DataPresenceCheckMixin, BaseSegDataset):
     Selecting a subset of ``classes`` through ``metainfo`` still works (mmseg's mapping plus the
     void entry).
 
-    Missing data (folder, split file) raises ``FileNotFoundError`` at build time naming every
-    missing path and ``prepare_hint``.
-
     Args:
         img_suffix (str): Image suffix. Defaults to '.png'.
         seg_map_suffix (str): Label suffix. Defaults to '.png'.
-        prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
-            (docs/data.md's commands, in order), e.g. the coarse-label command of
-            ``configs/_base_/datasets/camvid_coarse.py``. Defaults to where the shared CamVid copy
-            is expected (:attr:`PREPARE_HINT`).
-        **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
+        **kwargs: ``prepare_hint`` (:class:`DataPresenceCheckMixin`: missing data is a
+            ``FileNotFoundError`` at build time naming every missing path and the hint; default
+            :attr:`PREPARE_HINT`, where the shared CamVid copy is expected; the coarse config
+            adds its coarse-label command) and the arguments of ``BaseSegDataset``.
     """
     METAINFO = dict(
         classes=('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence',

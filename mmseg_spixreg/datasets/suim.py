@@ -14,16 +14,12 @@ class SUIMDataset(DataPresenceCheckMixin, BaseSegDataset):
     original masks) and split files ``splits/{train,val,test}.txt``. Coarse training labels from
     ``make_coarse_labels.py`` use 255 for the unlabelled part.
 
-    Missing data (folder, split file) raises ``FileNotFoundError`` at build time naming every
-    missing path and ``prepare_hint``.
-
     Args:
         img_suffix (str): Image suffix. Defaults to '.jpg'.
         seg_map_suffix (str): Label suffix. Defaults to '.png'.
-        prepare_hint (str | Sequence[str], optional): How to make the data when it is missing
-            (docs/data.md's commands, in order). Defaults to the converter command
-            (:attr:`PREPARE_HINT`); the coarse config adds the coarse-label command.
-        **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
+        **kwargs: ``prepare_hint`` (:class:`DataPresenceCheckMixin`; default
+            :attr:`PREPARE_HINT`, the converter command; the coarse config adds the coarse-label
+            command) and the arguments of ``BaseSegDataset``.
     """
     METAINFO = dict(
         classes=('background waterbody', 'human divers', 'plants and sea-grass', 'wrecks and ruins',
