@@ -164,20 +164,15 @@ def captured(mode, fn, x):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu')
-    parser.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=(512, 1024),
-        metavar=('H', 'W'),
-        help='inference input size (default: 512 1024)')
-    parser.add_argument(
-        '--train-size',
-        type=int,
-        nargs=2,
-        default=(256, 256),
-        metavar=('H', 'W'),
-        help='training crop size (default: 256 256)')
+    for flag, default, what in (('--size', (512, 1024), 'inference input size'),
+                                ('--train-size', (256, 256), 'training crop size')):
+        parser.add_argument(
+            flag,
+            type=int,
+            nargs=2,
+            default=default,
+            metavar=('H', 'W'),
+            help=f'{what} (default: {default[0]} {default[1]})')
     parser.add_argument('--batch', type=int, default=2, help='training batch size')
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
