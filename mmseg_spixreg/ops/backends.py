@@ -16,8 +16,8 @@ chooses the kernels:
   ``TRITON_INTERPRET=1`` (Triton's interpreter, how CI tests the kernels);
   a ValueError naming the limit for sizes beyond the kernels' limits.
 
-While a model is exported or traced (:func:`exporting`), every backend means
-the torch kernels; while it is exported, traced or compiled (:func:`tracing`),
+While a model is exported (:func:`exporting`), every backend means the torch
+kernels; while it is exported or compiled (:func:`tracing`),
 the torch kernels are called directly (no autograd function), so that
 ``torch.export`` / ``torch.onnx.export`` / ``torch.compile`` see plain tensor
 ops: the exported graph is the reference implementation itself.
@@ -90,7 +90,7 @@ def exporting() -> bool:
 
 
 def tracing() -> bool:
-    """Whether the ops are being exported, traced (:func:`exporting`) or compiled
+    """Whether the ops are being exported (:func:`exporting`) or compiled
     (``torch.compile``): then the torch kernels run as plain tensor ops, without the
     autograd functions of :mod:`.functions`."""
     return exporting() or torch.compiler.is_compiling()

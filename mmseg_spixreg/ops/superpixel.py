@@ -4,8 +4,8 @@
 Every operator checks its inputs (:mod:`.layout`, which also states the layout
 contract), picks a kernel set (``backend``, keyword-only: ``'auto'``,
 ``'torch'`` or ``'triton'``; :mod:`.backends` says what each means) and runs
-the autograd function of :mod:`.functions` with it; while a model is exported,
-compiled or traced (:func:`.backends.tracing`) it calls the torch kernels
+the autograd function of :mod:`.functions` with it; while a model is exported or
+compiled (:func:`.backends.tracing`) it calls the torch kernels
 directly instead (plain tensor ops: the exported graph is the reference
 implementation itself).
 """
@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from . import torch_kernels
-from .backends import (BACKENDS, TRITON_ENV, TRITON_VERIFIED, _prepare, auto_uses_triton, exporting,
-                       select_kernels, tracing, triton_kernels)
+from .backends import (BACKENDS, TRITON_ENV, _prepare, auto_uses_triton, exporting, select_kernels,
+                       tracing, triton_kernels)
 from .functions import (NeighbourCorrelationFn, SeedSoftmaxFn, SuperpixelDownsampleFn,
                         SuperpixelReconstructFn, SuperpixelUpsampleFn,
                         SuperpixelUpsampleHierarchyFn, reconstruct, upsample_levels)
@@ -346,7 +346,7 @@ def _(assignments: List[Tensor], size: List[int], crop: List[int]) -> Tensor:
 
 
 __all__ = [
-    'BACKENDS', 'TRITON_ENV', 'TRITON_VERIFIED', 'auto_uses_triton', 'exporting', 'select_kernels',
-    'tracing', 'superpixel_upsample', 'superpixel_downsample', 'superpixel_reconstruct',
+    'BACKENDS', 'TRITON_ENV', 'auto_uses_triton', 'exporting', 'select_kernels', 'tracing',
+    'superpixel_upsample', 'superpixel_downsample', 'superpixel_reconstruct',
     'neighbour_correlation', 'seed_softmax', 'hard_superpixels', 'superpixel_upsample_hierarchy'
 ]

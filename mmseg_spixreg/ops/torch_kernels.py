@@ -9,11 +9,11 @@ with nothing but slices, padding, reshapes, element-wise ops, reductions,
 
 * the reference (any device; ``backend='torch'``, and ``'auto'`` unless the
   Triton kernels are enabled for CUDA tensors:
-  :func:`.superpixel.auto_uses_triton`);
+  :func:`.backends.auto_uses_triton`);
 * the path an exporter traces (``torch.export`` / ``torch.onnx.export``:
   standard ONNX operators, symbolic even grid sizes): the public ops of
-  :mod:`.superpixel` call these functions directly while a model is exported,
-  compiled or traced, and through the autograd functions of :mod:`.functions`
+  :mod:`.superpixel` call these functions directly while a model is exported
+  or compiled, and through the autograd functions of :mod:`.functions`
   (hand-written, deterministic backward: no scatter, no atomics) otherwise.
 
 The formulation: the coarse map is zero-padded by one cell, so the seed

@@ -920,8 +920,8 @@ def test_auto_policy_torch_on_cuda_until_verified(monkeypatch):
     cuda, cpu = torch.device('cuda'), torch.device('cpu')
     monkeypatch.delenv(api.TRITON_ENV, raising=False)
     monkeypatch.delenv('TRITON_INTERPRET', raising=False)
-    assert api.TRITON_VERIFIED is False, ('switch the default only in a commit that carries the '
-                                          'numbers of a passing GPU run')
+    assert backends.TRITON_VERIFIED is False, ('switch the default only in a commit that '
+                                               'carries the numbers of a passing GPU run')
     assert not api.auto_uses_triton()
     assert api.select_kernels('auto', cuda, 'op') is torch_kernels
     assert api.select_kernels('triton', cuda, 'op') is triton_kernels
