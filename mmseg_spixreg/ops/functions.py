@@ -7,9 +7,9 @@ Every function takes the kernel set as its first argument: the module
 ``channel_dot`` and ``scope`` with the same signatures (see :mod:`.layout` for
 what the three contractions are). Forward and backward are written once, in
 terms of those contractions; the functions save only their inputs (plus the
-small coarse output of the weighted mean), and ``q(x, A)`` is a single node
-that recomputes its coarse intermediates in backward and frees each as soon as
-it is used, so its peak memory stays close to that of its output and
+small coarse outputs of the weighted means), and ``q(x, A)`` is a single node
+that recomputes its upsampled intermediates in backward and frees each as soon
+as it is used, so its peak memory stays close to that of its output and
 gradients.
 """
 import functools
@@ -148,10 +148,17 @@ def reconstruct(kernels: ModuleType, x: Tensor, assignments: Sequence[Tensor],
     """``q(x, A) = U_1(...U_L(D_L(...D_1(x))))`` (eq. 3) from a kernel set's functions, without
     autograd: the forward pass of :class:`SuperpixelReconstructFn` for the torch set, and what
     the public op runs while a model is exported or compiled."""
-    feat = _weighted_means(kernels, x, assignments, eps)[0][-1]
+    return _reconstruct(kernels, x, assignments, eps)[0]
+
+
+def _reconstruct(kernels: ModuleType, x: Tensor, assignments: Sequence[Tensor],
+                 eps: float) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    """:func:`reconstruct` and the weighted means and normalisers of :func:`_weighted_means`."""
+    coarse, denoms = _weighted_means(kernels, x, assignments, eps)
+    feat = coarse[-1]
     for assign in reversed(assignments):
         feat = kernels.upsample(feat, assign)
-    return feat
+    return feat, coarse, denoms
 
 
 def upsample_levels(kernels: ModuleType, coarse: Tensor,
@@ -191,25 +198,26 @@ class SuperpixelReconstructFn(torch.autograd.Function):
     launches, keeps the coarse intermediates it produced (the weighted means,
     their normalisers and the upsampled intermediates: about half the size of
     ``x`` for two levels) and runs the backward pass in 2L launches with no
-    torch op between them. Otherwise (the torch set) the node saves only its
-    inputs, recomputes the (coarse, hence cheap) intermediates in backward,
-    adds both gradient contributions of each assignment into one buffer and
-    releases every intermediate as soon as it has been used.
+    torch op between them. Otherwise (the torch set) the node saves its inputs
+    and the weighted means with their normalisers (a quarter of the size of
+    ``x`` and less), recomputes the upsampled intermediates in backward, adds
+    both gradient contributions of each assignment into one buffer and
+    releases every intermediate it made as soon as it has been used.
     """
 
     @staticmethod
     @_in_scope
     def forward(ctx, kernels: ModuleType, eps: float, x: Tensor, *assignments: Tensor) -> Tensor:
         ctx.kernels = kernels
-        ctx.eps = eps
         ctx.levels = len(assignments)
         fused = getattr(kernels, 'reconstruct_forward', None)
         if fused is not None:
             out, saved = fused(x, assignments, eps)
             ctx.save_for_backward(x, *assignments, *saved)
             return out
-        ctx.save_for_backward(x, *assignments)
-        return reconstruct(kernels, x, assignments, eps)
+        out, coarse, denoms = _reconstruct(kernels, x, assignments, eps)
+        ctx.save_for_backward(x, *assignments, *coarse, *denoms)
+        return out
 
     @staticmethod
     @once_differentiable
@@ -223,10 +231,10 @@ class SuperpixelReconstructFn(torch.autograd.Function):
             grad_x, grad_a = fused(grad_out, x, assignments, saved)
             grad_a = [g if need else None for g, need in zip(grad_a, ctx.needs_input_grad[3:])]
             return (None, None, grad_x if ctx.needs_input_grad[2] else None, *grad_a)
-        # Recompute the weighted means c_l = D_l(c_{l-1}) and their
-        # normalisers (a quarter of the fine size and less).
-        coarse, denoms = _weighted_means(kernels, x, assignments, ctx.eps)
+        # The weighted means c_l = D_l(c_{l-1}) and their normalisers.
         levels = len(assignments)
+        coarse, denoms = list(saved[:levels]), list(saved[levels:])
+        del saved
         need_x = ctx.needs_input_grad[2]
         need_a = ctx.needs_input_grad[3:]
         # Upsampled intermediates: ups[l] is the input of the upsampling by

@@ -22,6 +22,13 @@ The formulation: the coarse map is zero-padded by one cell, so the seed
 their seeds, so fine maps are handled as ``(B, C, H/2, 2, W/2, 2)`` views that
 broadcast against the coarse slices. Out-of-map seeds read the zero padding
 (zero features); contributions to them are dropped.
+
+Each contraction is one function of a band of coarse rows (``_*_band``). Run
+eagerly on CPU, the ops evaluate their maps band by band (:func:`_bands`: about
+:data:`CPU_BAND_NUMEL` fine elements each), so that the nine seed passes of a
+band run in the cache; anywhere else (other devices, and while a model is
+exported, compiled or traced) the whole map is one band, so the traced graph
+is the band function itself.
 """
 import contextlib
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -34,6 +41,10 @@ from .layout import SEED_OFFSETS
 
 #: Inputs of at most this many elements run single-threaded on CPU (:func:`scope`).
 SINGLE_THREAD_NUMEL = 1 << 20
+#: CPU, eager: fine-grid elements (images x channels x rows x columns) per band (:func:`_bands`;
+#: 2 MiB in fp32, tuned with ``benchmarks/bench_ops.py``). Module-level so that tests can shrink
+#: it to exercise the band borders.
+CPU_BAND_NUMEL = 1 << 19
 
 
 @contextlib.contextmanager
@@ -56,31 +67,65 @@ def scope(device: torch.device, numel: int = 0):
         torch.set_num_threads(threads)
 
 
-def _seeds(coarse: Tensor) -> Iterator[Tensor]:
-    """The 9 seed maps of a coarse grid at fine-column resolution, in the channel order of an
-    assignment.
+def _symbolic() -> bool:
+    """Whether the ops are being traced, exported or compiled (sizes may be symbolic)."""
+    return bool(torch.jit.is_tracing() or torch.compiler.is_compiling()
+                or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export())
+
+
+def _bands(fine: Tensor, channels: int) -> List[Tuple[slice, int, int]]:
+    """How an op on a fine map of ``fine``'s size is evaluated: ``(images, r0, r1)`` bands of
+    coarse rows ``r0:r1`` (fine rows ``2 r0:2 r1``) of a few images each.
 
     Args:
-        coarse (Tensor): (B, C, h, w).
+        fine (Tensor): (B, *, H, W) fine map or assignment (only its shape and device are used).
+        channels (int): Channels C of the fine map the op reads or writes.
+
+    Returns:
+        list: about :data:`CPU_BAND_NUMEL` fine elements per band on CPU when run eagerly;
+        otherwise the whole map as one band.
+    """
+    batch, _, height, width = fine.shape
+    h = height // 2
+    if fine.device.type != 'cpu' or _symbolic():
+        return [(slice(None), 0, h)]
+    row = channels * 2 * width  # fine elements of one coarse row of one image
+    rows = max(1, min(h, CPU_BAND_NUMEL // max(row, 1)))
+    images = max(1, min(batch, CPU_BAND_NUMEL // max(row * h, 1))) if rows == h else 1
+    return [(slice(b0, min(b0 + images, batch)), r0, min(r0 + rows, h))
+            for b0 in range(0, batch, images) for r0 in range(0, h, rows)]
+
+
+def _pad(coarse: Tensor) -> Tensor:
+    """(B, C, h, w) -> (B, C, h + 2, w + 2): the coarse map framed by one cell of zeros."""
+    return F.pad(coarse, (1, 1, 1, 1))
+
+
+def _seeds(padded: Tensor) -> Iterator[Tensor]:
+    """The 9 seed maps of a band of coarse rows at fine-column resolution, in the channel
+    order of an assignment.
+
+    Args:
+        padded (Tensor): (B, C, n + 2, w + 2): coarse rows ``r0 - 1 .. r0 + n`` of a map
+            framed by :func:`_pad` (zeros outside the map).
 
     Yields:
-        Tensor: for j = 0..8 (``(dy, dx) = SEED_OFFSETS[j]``) a (B, C, h, 1, 2w) view whose
-        element ``(r, x)`` holds ``coarse[:, :, r + dy, x // 2 + dx]`` (0 outside the map):
-        the seed ``j`` of fine pixels ``(2r, x)`` and ``(2r + 1, x)``, ready to broadcast
-        against a fine map viewed as (B, C', h, 2, 2w) (:func:`_rows`). Every inner loop then
-        runs over a contiguous row.
+        Tensor: for j = 0..8 (``(dy, dx) = SEED_OFFSETS[j]``) a (B, C, n, 1, 2w) view whose
+        element ``(r, x)`` holds ``coarse[:, :, r0 + r + dy, x // 2 + dx]`` (0 outside the
+        map): the seed ``j`` of fine pixels ``(2 (r0 + r), x)`` and ``(2 (r0 + r) + 1, x)``,
+        ready to broadcast against the band's fine rows viewed as (B, C', n, 2, 2w)
+        (:func:`_rows`). Every inner loop then runs over a contiguous row.
     """
-    b, c, h, w = coarse.shape
-    padded = F.pad(coarse, (1, 1, 1, 1))
-    wide = padded[..., None].expand(b, c, h + 2, w + 2, 2).reshape(b, c, h + 2, 2 * w + 4)
+    b, c, n2, w2 = padded.shape
+    wide = padded[..., None].expand(b, c, n2, w2, 2).reshape(b, c, n2, 2 * w2)
+    n, width = n2 - 2, 2 * w2 - 4
     for dy, dx in SEED_OFFSETS:
-        yield wide[:, :, 1 + dy:1 + dy + h, None, 2 + 2 * dx:2 + 2 * dx + 2 * w]
+        yield wide[:, :, 1 + dy:1 + dy + n, None, 2 + 2 * dx:2 + 2 * dx + width]
 
 
 def _rows(fine: Tensor) -> Tensor:
-    """(B, C, H, W) -> (B, C, H/2, 2, W): the two fine rows of each coarse row."""
-    b, c, height, width = fine.shape
-    return fine.reshape(b, c, height // 2, 2, width)
+    """(B, C, H, W) -> (B, C, H/2, 2, W): the two fine rows of each coarse row (a view)."""
+    return fine.unflatten(2, (fine.shape[2] // 2, 2))
 
 
 def _pixels(rows: Tensor) -> Tensor:
@@ -89,28 +134,37 @@ def _pixels(rows: Tensor) -> Tensor:
     return rows.reshape(b, c, 2 * h, width)
 
 
-def _gather_seeds(contributions: Iterable[Tensor]) -> Tensor:
-    """``out[:, :, s] = sum_j contributions[j][:, :, s - (dy_j, dx_j)]``: what the pixels of
-    every cell give to each of their 9 seeds, collected on the seed grid (the adjoint of
-    :func:`_seeds`).
+def _gather_seeds(contributions: Iterable[Tuple[Tensor, Tensor]]) -> Tensor:
+    """``out[:, :, s] = sum_j (values_j * weights_j)[:, :, s - (dy_j, dx_j)]``, summed over the
+    four pixels of each cell: what the pixels of every cell of a band give to each of their 9
+    seeds, collected on the seed grid (the adjoint of :func:`_seeds`), accumulated in place.
 
     Args:
-        contributions (Iterable[Tensor]): 9 (B, C, h, 2w) maps at fine-column resolution, in
-            seed order; map ``j`` holds what the pixels of column ``x`` of every coarse row
-            give to their seed ``j``.
+        contributions (Iterable[tuple]): for the 9 seeds in order, ``(values, weights)`` pairs
+            of (B, C, n, 2, 2w) and (B, 1, n, 2, 2w) tensors (broadcast), the weighted values
+            ``values * weights`` of the two fine rows of every coarse row that its pixels give
+            to their seed ``j``.
 
     Returns:
-        Tensor: (B, C, h, w); contributions to out-of-map seeds are dropped.
+        Tensor: (B, C, n + 2, w + 2), framed as :func:`_pad`: seed rows ``r0 - 1 .. r0 + n``
+        and columns ``-1 .. w`` (the frame holds the contributions to out-of-map seeds and to
+        the neighbouring bands' rows).
     """
     padded = None
-    for (dy, dx), part in zip(SEED_OFFSETS, contributions):
-        b, c, h, width = part.shape
+    for (dy, dx), (values, weights) in zip(SEED_OFFSETS, contributions):
+        b, c, n, _, width = torch.broadcast_shapes(values.shape, weights.shape)
         if padded is None:
-            padded = part.new_zeros(b, c, h + 2, width + 4)
-        padded[:, :, 1 + dy:1 + dy + h, 2 + 2 * dx:2 + 2 * dx + width] += part
-    b, c, h2, width4 = padded.shape
-    pairs = padded[:, :, 1:h2 - 1, 2:width4 - 2]
-    return pairs.reshape(b, c, h2 - 2, (width4 - 4) // 2, 2).sum(-1)
+            padded = values.new_zeros(b, c, n + 2, width + 4)
+        target = padded[:, :, 1 + dy:1 + dy + n, 2 + 2 * dx:2 + 2 * dx + width]
+        target.addcmul_(values[:, :, :, 0], weights[:, :, :, 0])
+        target.addcmul_(values[:, :, :, 1], weights[:, :, :, 1])
+    b, c, n2, width4 = padded.shape
+    return padded.unflatten(3, (width4 // 2, 2)).sum(-1)
+
+
+def _unframe(padded: Tensor) -> Tensor:
+    """(B, C, h + 2, w + 2) -> (B, C, h, w): the inside of a frame of :func:`_gather_seeds`."""
+    return padded[:, :, 1:padded.shape[2] - 1, 1:padded.shape[3] - 1]
 
 
 def valid_seeds(coarse: Tensor) -> Tensor:
@@ -125,8 +179,18 @@ def valid_seeds(coarse: Tensor) -> Tensor:
         Tensor: bool (1, 9, 2h, 2w).
     """
     ones = torch.ones_like(coarse[:1, :1])
-    seeds = [seed.expand(-1, -1, -1, 2, -1) for seed in _seeds(ones)]
+    seeds = [seed.expand(-1, -1, -1, 2, -1) for seed in _seeds(_pad(ones))]
     return _pixels(torch.cat(seeds, dim=1)) > 0
+
+
+def _upsample_band(padded: Tensor, assign: Tensor) -> Tensor:
+    """:func:`upsample` of a band: ``padded`` (B, C, n + 2, w + 2) (:func:`_seeds`), ``assign``
+    (B, 9, 2n, 2w) -> (B, C, 2n, 2w)."""
+    weights = _rows(assign)
+    fine = None
+    for j, seed in enumerate(_seeds(padded)):
+        fine = weights[:, :1] * seed if fine is None else fine.addcmul_(weights[:, j:j + 1], seed)
+    return _pixels(fine)
 
 
 def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
@@ -135,21 +199,29 @@ def upsample(coarse: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Te
     Args:
         coarse (Tensor): (B, C, h, w).
         assign (Tensor): (B, 9, 2h, 2w).
-        out (Tensor, optional): contiguous (B, C, 2h, 2w) tensor to write the result to (must
-            not overlap the inputs).
+        out (Tensor, optional): (B, C, 2h, 2w) tensor to write the result to (must not
+            overlap the inputs).
 
     Returns:
         Tensor: (B, C, 2h, 2w).
     """
-    weights = _rows(assign)
-    fine = None
-    for j, seed in enumerate(_seeds(coarse)):
-        if fine is None:
-            fine = weights[:, :1] * seed if out is None else \
-                torch.mul(weights[:, :1], seed, out=_rows(out))
-        else:
-            fine.addcmul_(weights[:, j:j + 1], seed)
-    return _pixels(fine)
+    padded, bands = _pad(coarse), _bands(assign, coarse.shape[1])
+    if len(bands) == 1:
+        fine = _upsample_band(padded, assign)
+        return fine if out is None else out.copy_(fine)
+    if out is None:
+        out = coarse.new_empty(coarse.shape[:2] + assign.shape[2:])
+    for images, r0, r1 in bands:
+        out[images, :, 2 * r0:2 * r1] = _upsample_band(padded[images, :, r0:r1 + 2],
+                                                       assign[images, :, 2 * r0:2 * r1])
+    return out
+
+
+def _downsample_band(fine: Tensor, assign: Tensor) -> Tensor:
+    """:func:`downsample` of a band: ``fine`` (B, C, 2n, W), ``assign`` (B, 9, 2n, W) -> the
+    framed (B, C, n + 2, W/2 + 2) sums of :func:`_gather_seeds`."""
+    rows, weights = _rows(fine), _rows(assign)
+    return _gather_seeds((rows, weights[:, j:j + 1]) for j in range(9))
 
 
 def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Tensor:
@@ -165,13 +237,28 @@ def downsample(fine: Tensor, assign: Tensor, out: Optional[Tensor] = None) -> Te
     Returns:
         Tensor: (B, C, H/2, W/2). Contributions to out-of-map seeds are dropped.
     """
-    rows, weights = _rows(fine), _rows(assign)
-    result = _gather_seeds(
-        torch.addcmul(rows[:, :, :, 0] * weights[:, j:j + 1, :, 0], rows[:, :, :,
-                                                                         1], weights[:, j:j + 1, :,
-                                                                                     1])
-        for j in range(9))
-    return result if out is None else out.copy_(result)
+    bands = _bands(fine, fine.shape[1])
+    if len(bands) == 1:
+        result = _unframe(_downsample_band(fine, assign))
+        return result.contiguous() if out is None else out.copy_(result)
+    b, c, height, width = fine.shape
+    h = height // 2
+    out = fine.new_zeros(b, c, h, width // 2) if out is None else out.zero_()
+    for images, r0, r1 in bands:
+        framed = _downsample_band(fine[images, :, 2 * r0:2 * r1], assign[images, :, 2 * r0:2 * r1])
+        lo, hi = max(r0 - 1, 0), min(r1 + 1, h)  # the band's seed rows inside the map
+        out[images, :, lo:hi] += framed[:, :, lo - r0 + 1:hi - r0 + 1, 1:-1]
+    return out
+
+
+def _correlation_band(fine: Tensor, padded: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """:func:`correlation` of a band: ``fine`` (B, C, 2n, 2w), ``padded`` (B, C, n + 2, w + 2)
+    and ``bias`` (B, 1, n + 2, w + 2) or None, framed as :func:`_seeds` -> (B, 9, 2n, 2w)."""
+    rows = _rows(fine)
+    dots = [(rows * seed).sum(1, keepdim=True) for seed in _seeds(padded)]
+    if bias is not None:
+        dots = [dot - seed for dot, seed in zip(dots, _seeds(bias))]
+    return _pixels(torch.cat(dots, dim=1))
 
 
 def correlation(fine: Tensor,
@@ -192,12 +279,20 @@ def correlation(fine: Tensor,
     Returns:
         Tensor: (B, 9, H, W); exactly 0 for out-of-map seeds.
     """
-    rows = _rows(fine)
-    dots = [(rows * seed).sum(1, keepdim=True) for seed in _seeds(coarse)]
-    if bias is not None:
-        dots = [dot - seed for dot, seed in zip(dots, _seeds(bias))]
-    out = _pixels(torch.cat(dots, dim=1))
-    return out if accumulate is None else accumulate.add_(out)
+    padded = _pad(coarse)
+    framed_bias = None if bias is None else _pad(bias)
+    bands = _bands(fine, fine.shape[1])
+    if len(bands) == 1:
+        out = _correlation_band(fine, padded, framed_bias)
+        return out if accumulate is None else accumulate.add_(out)
+    out = accumulate if accumulate is not None else fine.new_empty((fine.shape[0], 9) +
+                                                                   fine.shape[2:])
+    for images, r0, r1 in bands:
+        part = _correlation_band(fine[images, :, 2 * r0:2 * r1], padded[images, :, r0:r1 + 2],
+                                 None if bias is None else framed_bias[images, :, r0:r1 + 2])
+        target = out[images, :, 2 * r0:2 * r1]
+        target.add_(part) if accumulate is not None else target.copy_(part)
+    return out
 
 
 def seed_mass(assign: Tensor) -> Tensor:
@@ -209,8 +304,9 @@ def seed_mass(assign: Tensor) -> Tensor:
     Returns:
         Tensor: (B, 1, H/2, W/2).
     """
-    row_mass = _rows(assign).sum(3)  # (B, 9, h, W): both fine rows of each coarse row
-    return _gather_seeds(row_mass[:, j:j + 1] for j in range(9))
+    weights = _rows(assign)
+    ones = torch.ones_like(weights[:1, :1, :1, :, :1])  # (1, 1, 1, 2, 1)
+    return _unframe(_gather_seeds((ones, weights[:, j:j + 1]) for j in range(9)))
 
 
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:

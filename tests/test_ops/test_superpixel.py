@@ -13,7 +13,8 @@ import torch
 
 from mmseg_spixreg.models.utils import SuperpixelAssignment
 from mmseg_spixreg.ops import (hard_superpixels, neighbour_correlation, seed_coordinates,
-                               superpixel_downsample, superpixel_reconstruct, superpixel_upsample)
+                               superpixel_downsample, superpixel_reconstruct, superpixel_upsample,
+                               torch_kernels)
 from tests.utils import (hard_assign, in_map_seeds, rand_assign, ref_downsample, ref_reconstruct,
                          ref_upsample)
 
@@ -22,10 +23,20 @@ from tests.utils import (hard_assign, in_map_seeds, rand_assign, ref_downsample,
 SHAPES = [(1, 1, 2, 2), (2, 3, 6, 10), (1, 2, 10, 4), (3, 2, 8, 6)]
 
 
+@pytest.fixture(params=['whole', 'bands'])
+def bands(request, monkeypatch):
+    """The torch kernels on the whole map at once, or band by band: bands of one coarse row of
+    one image (CPU_BAND_NUMEL below one row), so every band border and halo row is crossed."""
+    if request.param == 'bands':
+        monkeypatch.setattr(torch_kernels, 'CPU_BAND_NUMEL', 1)
+    return request.param
+
+
 # ---------------------------------------------------------------------------
 # Against the loop references
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize('shape', SHAPES)
+@pytest.mark.usefixtures('bands')
 def test_upsample_matches_loop_reference(shape):
     g = torch.Generator().manual_seed(0)
     B, C, H, W = shape
@@ -39,6 +50,7 @@ def test_upsample_matches_loop_reference(shape):
 
 
 @pytest.mark.parametrize('shape', SHAPES)
+@pytest.mark.usefixtures('bands')
 def test_downsample_matches_loop_reference(shape):
     g = torch.Generator().manual_seed(1)
     B, C, H, W = shape
@@ -50,6 +62,7 @@ def test_downsample_matches_loop_reference(shape):
 
 
 @pytest.mark.parametrize('size', [(8, 12), (4, 4), (12, 8)])
+@pytest.mark.usefixtures('bands')
 def test_reconstruct_matches_loop_reference(size):
     g = torch.Generator().manual_seed(2)
     H, W = size
@@ -64,6 +77,7 @@ def test_reconstruct_matches_loop_reference(size):
             superpixel_upsample(superpixel_downsample(superpixel_downsample(x, a1), a2), a2), a1))
 
 
+@pytest.mark.usefixtures('bands')
 def test_neighbour_correlation_matches_loop_reference():
     g = torch.Generator().manual_seed(3)
     fine = torch.randn(2, 3, 6, 8, dtype=torch.float64, generator=g)
@@ -88,6 +102,7 @@ GRADCHECK_CASES = {
 
 
 @pytest.mark.parametrize('name', list(GRADCHECK_CASES))
+@pytest.mark.usefixtures('bands')
 def test_gradcheck(name):
     op, shape, grid = GRADCHECK_CASES[name]
     g = torch.Generator().manual_seed(6)
@@ -100,6 +115,7 @@ def test_gradcheck(name):
     assert torch.autograd.gradcheck(op, (first.requires_grad_(), second.requires_grad_()))
 
 
+@pytest.mark.usefixtures('bands')
 def test_gradcheck_reconstruct():
     g = torch.Generator().manual_seed(8)
     x = torch.randn(1, 2, 8, 4, dtype=torch.float64, generator=g)
@@ -133,6 +149,36 @@ def test_thread_count_does_not_change_results():
         torch.set_num_threads(threads)
     for a, b in zip(single, pooled):
         torch.testing.assert_close(a, b)
+
+
+def test_bands_equal_the_whole_map():
+    """The banded evaluation of the torch kernels (CPU, eager) gives the whole-map result, for
+    every op and gradient of q(x, A), with bands that split images and rows (and the halo rows
+    that neighbouring bands both write)."""
+    g = torch.Generator().manual_seed(20)
+    x = torch.randn(3, 5, 24, 20, dtype=torch.float64, generator=g)
+    levels = [rand_assign(3, 24, 20, generator=g), rand_assign(3, 12, 10, generator=g)]
+    fine, coarse = torch.randn(3, 4, 24, 20, dtype=torch.float64, generator=g), \
+        torch.randn(3, 4, 12, 10, dtype=torch.float64, generator=g)
+
+    def run():
+        inputs = [t.clone().requires_grad_() for t in [x] + levels]
+        out = superpixel_reconstruct(inputs[0], inputs[1:])
+        out.backward(torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator()))
+        return [out.detach()] + [t.grad for t in inputs] + [
+            neighbour_correlation(fine, coarse),
+            superpixel_upsample(coarse, levels[0]),
+            superpixel_downsample(fine, levels[0])
+        ]
+
+    whole = run()
+    for numel in (1, 5 * 2 * 20 * 3, 5 * 2 * 20 * 12 * 2):  # 1 row, 3 rows, 2 images per band
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch_kernels, 'CPU_BAND_NUMEL', numel)
+            bands = torch_kernels._bands(x, x.shape[1])
+            assert len(bands) > 1
+            for a, b in zip(whole, run()):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_partial_requires_grad_and_expanded_grad():
@@ -184,6 +230,7 @@ def test_upsample_downsample_idempotent_for_hard_assignment():
     assert not torch.allclose(once, fine)
 
 
+@pytest.mark.usefixtures('bands')
 def test_empty_superpixels_give_zero_and_finite_grads():
     # Every pixel assigned to the seed of its own cell, except that no pixel
     # picks cell (0, 0): that superpixel is empty.
