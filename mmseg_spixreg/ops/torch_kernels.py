@@ -27,8 +27,8 @@ Each contraction is one function of a band of coarse rows (``_*_band``). Run
 eagerly on CPU, the ops evaluate their maps band by band (:func:`_bands`: about
 :data:`CPU_BAND_NUMEL` fine elements each), so that the nine seed passes of a
 band run in the cache; anywhere else (other devices, and while a model is
-exported, compiled or traced) the whole map is one band, so the traced graph
-is the band function itself.
+exported or compiled: :func:`.backends.tracing`) the whole map is one band, so
+the exported graph is the band function itself.
 """
 import contextlib
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import backends  # circular (backends imports this module): used at call time only
 from .layout import SEED_OFFSETS
 
 #: Inputs of at most this many elements run single-threaded on CPU (:func:`scope`).
@@ -67,12 +68,6 @@ def scope(device: torch.device, numel: int = 0):
         torch.set_num_threads(threads)
 
 
-def _symbolic() -> bool:
-    """Whether the ops are being traced, exported or compiled (sizes may be symbolic)."""
-    return bool(torch.jit.is_tracing() or torch.compiler.is_compiling()
-                or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export())
-
-
 def _bands(fine: Tensor, channels: int) -> List[Tuple[slice, int, int]]:
     """How an op on a fine map of ``fine``'s size is evaluated: ``(images, r0, r1)`` bands of
     coarse rows ``r0:r1`` (fine rows ``2 r0:2 r1``) of a few images each.
@@ -83,11 +78,11 @@ def _bands(fine: Tensor, channels: int) -> List[Tuple[slice, int, int]]:
 
     Returns:
         list: about :data:`CPU_BAND_NUMEL` fine elements per band on CPU when run eagerly;
-        otherwise the whole map as one band.
+        otherwise (other devices, or :func:`.backends.tracing`) the whole map as one band.
     """
     batch, _, height, width = fine.shape
     h = height // 2
-    if fine.device.type != 'cpu' or _symbolic():
+    if fine.device.type != 'cpu' or backends.tracing():  # sizes may be symbolic
         return [(slice(None), 0, h)]
     row = channels * 2 * width  # fine elements of one coarse row of one image
     rows = max(1, min(h, CPU_BAND_NUMEL // max(row, 1)))
